@@ -1,0 +1,246 @@
+"""The cluster's system pods: CoreDNS (no ``forward``: no query leaves the cluster) and Traefik
+(hostNetwork on the node IP, strict prefix matching, no update check or usage reporting)."""
+
+from __future__ import annotations
+
+from . import network
+from .images import COREDNS_IMAGE, TRAEFIK_IMAGE
+
+SYSTEM_NS = "kube-system"
+INGRESS_NS = "traefik"
+INGRESS_CLASS = "traefik"
+
+COREFILE = f""".:1053 {{
+    errors
+    health :8080
+    ready :8181
+    kubernetes {network.CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    cache 30
+    loop
+    reload
+}}
+"""
+
+_RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "runAsUser": 65534,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _meta(name: str, namespace: str | None = None, **labels: str) -> dict:
+    meta: dict = {"name": name, "labels": {"app.kubernetes.io/part-of": "daeploy-local", **labels}}
+    if namespace:
+        meta["namespace"] = namespace
+    return meta
+
+
+def _reader_role(name: str, rules: list[dict], namespace: str) -> list[dict]:
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, namespace)},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": _meta(f"daeploy-local:{name}"),
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": _meta(f"daeploy-local:{name}"),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": f"daeploy-local:{name}",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    ]
+
+
+def coredns() -> list[dict]:
+    labels = {"k8s-app": "kube-dns"}
+    return [
+        *_reader_role(
+            "coredns",
+            [
+                {
+                    "apiGroups": [""],
+                    "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["list", "watch"],
+                },
+            ],
+            SYSTEM_NS,
+        ),
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("coredns", SYSTEM_NS),
+            "data": {"Corefile": COREFILE},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _meta("coredns", SYSTEM_NS, **labels),
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": "coredns",
+                        "dnsPolicy": "Default",
+                        "priorityClassName": "system-cluster-critical",
+                        "containers": [
+                            {
+                                "name": "coredns",
+                                "image": COREDNS_IMAGE,
+                                "imagePullPolicy": "Never",
+                                "args": ["-conf", "/etc/coredns/Corefile"],
+                                "ports": [
+                                    {"name": "dns", "containerPort": 1053, "protocol": "UDP"},
+                                    {"name": "dns-tcp", "containerPort": 1053, "protocol": "TCP"},
+                                ],
+                                "securityContext": _RESTRICTED,
+                                "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}},
+                                "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
+                                "resources": {"requests": {"cpu": "50m", "memory": "40Mi"}},
+                                "volumeMounts": [
+                                    {"name": "config", "mountPath": "/etc/coredns"}
+                                ],
+                            }
+                        ],
+                        "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta("kube-dns", SYSTEM_NS, **labels),
+            "spec": {
+                "clusterIP": network.DNS_SERVICE_IP,
+                "selector": labels,
+                "ports": [
+                    {"name": "dns", "port": 53, "targetPort": 1053, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53, "targetPort": 1053, "protocol": "TCP"},
+                ],
+            },
+        },
+    ]
+
+
+def traefik_args() -> list[str]:
+    return [
+        "--entryPoints.web.address=:80",
+        "--providers.kubernetesingress=true",
+        # Without it, /services/die_roller would also route /services/die_roller_1.0.0.
+        "--providers.kubernetesingress.strictPrefixMatching=true",
+        f"--providers.kubernetesingress.ingressendpoint.ip={network.NODE_IP}",
+        "--ping=true",
+        "--ping.entryPoint=web",
+        "--global.checkNewVersion=false",
+        "--global.sendAnonymousUsage=false",
+        "--log.level=INFO",
+    ]
+
+
+def traefik() -> list[dict]:
+    labels = {"app.kubernetes.io/name": "traefik"}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(INGRESS_NS)},
+        *_reader_role(
+            "traefik",
+            [
+                {
+                    "apiGroups": [""],
+                    "resources": ["services", "endpoints", "secrets", "nodes"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["ingresses", "ingressclasses"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["ingresses/status"],
+                    "verbs": ["update"],
+                },
+            ],
+            INGRESS_NS,
+        ),
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IngressClass",
+            "metadata": {
+                **_meta(INGRESS_CLASS),
+                "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"},
+            },
+            "spec": {"controller": "traefik.io/ingress-controller"},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _meta("traefik", INGRESS_NS, **labels),
+            "spec": {
+                "replicas": 1,
+                # One host port: the old pod must go before the new one can bind it.
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": "traefik",
+                        "hostNetwork": True,
+                        "dnsPolicy": "ClusterFirstWithHostNet",
+                        "priorityClassName": "system-cluster-critical",
+                        "terminationGracePeriodSeconds": 10,
+                        "containers": [
+                            {
+                                "name": "traefik",
+                                "image": TRAEFIK_IMAGE,
+                                "imagePullPolicy": "Never",
+                                "args": traefik_args(),
+                                "ports": [{"name": "web", "containerPort": 80}],
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {
+                                        "drop": ["ALL"],
+                                        "add": ["NET_BIND_SERVICE"],
+                                    },
+                                    "seccompProfile": {"type": "RuntimeDefault"},
+                                },
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/ping", "port": 80},
+                                    "periodSeconds": 2,
+                                },
+                                "livenessProbe": {"httpGet": {"path": "/ping", "port": 80}},
+                                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+    ]
+
+
+def all_manifests() -> list[dict]:
+    return [*coredns(), *traefik()]

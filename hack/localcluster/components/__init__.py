@@ -1,0 +1,12 @@
+"""The cluster's Go components, one module each, all pinned in ``versions``."""
+
+from __future__ import annotations
+
+from ..gobuild import GoComponent
+from .coredns import COREDNS
+from .etcd import ETCD
+from .helm import HELM
+from .kubernetes import KUBERNETES
+from .traefik import TRAEFIK
+
+ALL: tuple[GoComponent, ...] = (KUBERNETES, ETCD, COREDNS, TRAEFIK, HELM)
