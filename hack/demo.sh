@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The main job: a real local cluster, the operator installed with helm, die_roller and yatzee
+# applied with kubectl, and a game of yatzee played through the ingress. Needs root.
+# The cluster stays up afterwards; `make down` removes it.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+ns="${DAEPLOY_DEMO_NAMESPACE:-demo}"
+step() { printf '\n== %s\n' "$*"; }
+
+step "cluster"
+hack/cluster up
+eval "$(hack/cluster env)"
+
+step "images (built from their Dockerfiles with buildah, loaded into containerd)"
+hack/cluster images
+
+step "operator (helm install)"
+helm upgrade --install daeploy-operator charts/daeploy-operator \
+  --namespace daeploy-system --create-namespace --wait --timeout 180s
+
+step "services (kubectl apply of the DaeployService manifests)"
+kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f -
+kubectl apply -n "$ns" -f services/die_roller/daeployservice.yaml -f services/yatzee/daeployservice.yaml
+kubectl wait -n "$ns" --for=condition=Ready dsvc --all --timeout=180s
+kubectl get dsvc -n "$ns"
+
+step "play yatzee through the ingress: POST $DAEPLOY_INGRESS_URL/services/yatzee/play"
+for _ in 1 2 3; do
+  curl -fsS -X POST "$DAEPLOY_INGRESS_URL/services/yatzee/play"; echo
+done
+echo
+echo "docs: $DAEPLOY_INGRESS_URL/services/yatzee/docs   (remove everything with: make down)"

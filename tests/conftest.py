@@ -1,0 +1,105 @@
+"""Session fixtures shared by every test folder.
+
+``cluster`` reuses a healthy local cluster or brings one up (and then takes it down at the end).
+A test that needs the cluster fails, with the reason, when the cluster cannot come up: it is
+never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "hack"))
+
+from localcluster import images, network, node  # noqa: E402
+from localcluster import project_images as project_image_builds  # noqa: E402
+from localcluster.components import HELM, KUBERNETES  # noqa: E402
+from localcluster.layout import Layout  # noqa: E402
+
+
+@dataclass
+class Cluster:
+    """A handle on the running local cluster, for tests."""
+
+    layout: Layout
+    started_here: bool = False
+    ingress_url: str = network.INGRESS_URL
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        path = os.pathsep.join([str(KUBERNETES.bin_dir), str(HELM.bin_dir), os.environ["PATH"]])
+        self.env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), PATH=path)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.layout.admin_kubeconfig
+
+    def _run(self, argv: list[str], input: str | None, check: bool, timeout: float
+             ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        proc = subprocess.run(
+            argv, input=input, capture_output=True, text=True, env=self.env, timeout=timeout
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        return self._run([str(KUBERNETES.binary("kubectl")), *args], input, check, timeout)
+
+    def helm(self, *args: str, input: str | None = None, check: bool = True,
+             timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        return self._run([str(HELM.binary()), *args], input, check, timeout)
+
+    def build_image(self, context: Path, tag: str, dockerfile: Path | None = None) -> None:
+        images.build_and_load(self.layout, context, tag, dockerfile)
+
+
+def _bring_up(layout: Layout) -> bool:
+    if os.geteuid() != 0:
+        pytest.fail("cluster tests need root (network namespaces, containerd)", pytrace=False)
+    if layout.admin_kubeconfig.exists() and node.healthy(layout):
+        return False
+    try:
+        node.up(layout)
+    except Exception as exc:  # the reason goes into the failure, whatever it is
+        pytest.fail(f"the local cluster could not come up: {exc}", pytrace=False)
+    return True
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    layout = Layout()
+    handle = Cluster(layout, started_here=_bring_up(layout))
+    yield handle
+    if handle.started_here and os.environ.get("DAEPLOY_KEEP_CLUSTER") != "1":
+        node.down(layout)
+
+
+@pytest.fixture(scope="session")
+def project_images(cluster: Cluster) -> dict[str, float]:
+    """Build the project's images from their Dockerfiles and load them, once a session."""
+    try:
+        return project_image_builds.build_all(cluster.layout)
+    except Exception as exc:
+        pytest.fail(f"building the project's images failed: {exc}", pytrace=False)
+
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that take the cluster down run last, so the others share one cluster."""
+    items.sort(key=lambda item: item.get_closest_marker("lifecycle") is not None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lifecycle: takes the cluster down and up again (runs last)")
