@@ -37,13 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("kubectl", "helm"):
         p = sub.add_parser(tool, help=f"run {tool} against the cluster")
         p.add_argument("args", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     layout = Layout()
-
-    if args.command in ("kubectl", "helm"):
-        binary = KUBERNETES.binary("kubectl") if args.command == "kubectl" else HELM.binary()
+    if argv and argv[0] in ("kubectl", "helm"):
+        # Pass everything through untouched: argparse would eat the tool's own options.
+        binary = KUBERNETES.binary("kubectl") if argv[0] == "kubectl" else HELM.binary()
         os.environ["KUBECONFIG"] = str(layout.admin_kubeconfig)
-        os.execv(str(binary), [str(binary), *args.args])
+        os.execv(str(binary), [str(binary), *argv[1:]])
+    args = parser.parse_args(argv)
     if args.command == "kubeconfig":
         print(layout.admin_kubeconfig)
         return 0

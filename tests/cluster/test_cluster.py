@@ -97,6 +97,8 @@ def _manifests() -> list[dict]:
 @pytest.fixture(scope="module")
 def smoke(cluster):
     cluster.build_image(SMOKE_APP, SMOKE_IMAGE)
+    # A namespace left by an earlier run may still be terminating: start from nothing.
+    cluster.kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true", timeout=180)
     items = {"apiVersion": "v1", "kind": "List", "items": _manifests()}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(items))
     for name in ("smoke", "smoke-peer"):
@@ -118,22 +120,26 @@ def test_system_pods_ready(cluster):
         assert out["status"].get("readyReplicas") == 1, (ns, deploy, out["status"])
 
 
-def test_smoke_answers_through_the_ingress(smoke):
-    deadline = time.monotonic() + 30
+def _get_eventually(url: str, timeout: float = 30) -> tuple[int, dict]:
+    """Routes and Service rules are programmed a moment after pods turn Ready: allow for it."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
-            status, body = _get(f"{smoke.ingress_url}/smoke/hello")
-            break
+            return _get(url, timeout=10)
         except OSError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def test_smoke_answers_through_the_ingress(smoke):
+    status, body = _get_eventually(f"{smoke.ingress_url}/smoke/hello")
     assert status == 200
     assert body["path"] == "/smoke/hello"
 
 
 def test_pod_resolves_and_calls_a_service_by_dns_name(smoke):
-    status, body = _get(f"{smoke.ingress_url}/smoke/call", timeout=15)
+    status, body = _get_eventually(f"{smoke.ingress_url}/smoke/call")
     assert status == 200
     assert body["resolved"] == network.API_SERVICE_IP
     assert body["called"]["path"] == "/peer"
