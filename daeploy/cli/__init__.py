@@ -1,0 +1,1 @@
+"""The daeploy command line."""

@@ -1,0 +1,341 @@
+"""Talking to the cluster the way kubectl does: kubeconfig, context, namespace, API calls.
+
+Every call returns plain JSON dicts (``_preload_content=False``), so the rest of the CLI reads
+DaeployService objects, Events and Pods the same way the tests build them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from daeploy.cli.errors import CRD_MISSING, CliError, InputError, status_body
+from daeploy.cli.resource import API_GROUP, API_VERSION, KIND, PLURAL, spec_name
+
+# (connect, read) seconds: a dead cluster should fail fast, a busy one may answer slowly.
+REQUEST_TIMEOUT = (5, 30)
+MANAGED_BY = "app.kubernetes.io/managed-by"
+OPERATOR = "daeploy-operator"
+SERVICE_LABEL = "daeploy.io/service"
+VERSION_LABEL = "daeploy.io/version"
+SOURCE_KEY = "source.tar.gz"
+_NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which cluster and namespace we talk to, for messages that must name them."""
+
+    server: str
+    namespace: str
+    context: str | None = None
+    kubeconfig: str | None = None
+
+    def where(self) -> str:
+        if self.kubeconfig is None:
+            return f"{self.server} (in-cluster service account)"
+        return f"{self.server} (context {self.context!r} from {self.kubeconfig})"
+
+
+def validate_namespace(namespace: str) -> str:
+    if len(namespace) > 63 or not re.fullmatch(_NAMESPACE_PATTERN, namespace):
+        raise InputError(
+            f"invalid --namespace {namespace!r}: use lowercase letters, digits and dashes "
+            "(a DNS label such as 'default' or 'team-a')"
+        )
+    return namespace
+
+
+def _kubeconfig_paths() -> tuple[str, list[str]]:
+    """KUBECONFIG (read now, not at import time) or ~/.kube/config, and which of them exist."""
+    setting = os.environ.get("KUBECONFIG") or "~/.kube/config"
+    paths = [os.path.expanduser(p) for p in setting.split(os.pathsep) if p]
+    return setting, [p for p in paths if Path(p).is_file()]
+
+
+def load(context: str | None, namespace: str | None) -> Kube:
+    """Load credentials like kubectl: KUBECONFIG or ~/.kube/config, else the pod's account."""
+    if namespace is not None:
+        validate_namespace(namespace)
+    setting, existing = _kubeconfig_paths()
+    configuration = client.Configuration()
+    if existing:
+        kubeconfig = os.pathsep.join(existing)
+        try:
+            contexts, current = config.list_kube_config_contexts(kubeconfig)
+        except ConfigException as exc:
+            raise CliError(f"cannot read kubeconfig {kubeconfig}: {exc}") from None
+        names = [c["name"] for c in contexts or []]
+        if context is not None and context not in names:
+            raise InputError(
+                f"--context {context!r} is not in {kubeconfig}: "
+                f"available contexts: {', '.join(names) or 'none'}"
+            )
+        chosen = context or (current or {}).get("name")
+        if not chosen:
+            raise CliError(
+                f"{kubeconfig} has no current context: pick one with --context "
+                "or `kubectl config use-context NAME`"
+            )
+        try:
+            config.load_kube_config(
+                config_file=kubeconfig,
+                context=chosen,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except ConfigException as exc:
+            raise CliError(f"cannot use context {chosen!r} from {kubeconfig}: {exc}") from None
+        context_entry = next(c for c in contexts if c["name"] == chosen)
+        ns = namespace or (context_entry.get("context") or {}).get("namespace") or "default"
+        target = Target(configuration.host, ns, chosen, kubeconfig)
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except ConfigException as exc:
+            raise CliError(f"cannot use the pod's service account: {exc}") from None
+        ns = namespace or _service_account_namespace()
+        target = Target(configuration.host, ns)
+    else:
+        raise CliError(
+            f"no Kubernetes configuration found: {setting} does not exist; "
+            "point KUBECONFIG at your cluster's kubeconfig or create ~/.kube/config"
+        )
+    # One retry for a blip; a cluster that is down should be reported in seconds.
+    configuration.retries = 1
+    return Kube(client.ApiClient(configuration), target)
+
+
+def _service_account_namespace() -> str:
+    try:
+        return Path(_SA_NAMESPACE_FILE).read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+class Connector:
+    """Connects on first use, so `init` and input checks work without any cluster."""
+
+    def __init__(self, context: str | None, namespace: str | None) -> None:
+        self.context = context
+        self.namespace = namespace
+        self._kube: Kube | None = None
+
+    def kube(self) -> Kube:
+        if self._kube is None:
+            self._kube = load(self.context, self.namespace)
+        return self._kube
+
+    @property
+    def target(self) -> Target | None:
+        return self._kube.target if self._kube else None
+
+
+def _read_json(response: Any) -> Any:
+    try:
+        return json.loads(response.data or b"null")
+    finally:
+        response.release_conn()
+
+
+class Kube:
+    """The handful of API calls the CLI makes, all in one namespace."""
+
+    def __init__(self, api: client.ApiClient, target: Target) -> None:
+        self.api = api
+        self.target = target
+        self.namespace = target.namespace
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.networking = client.NetworkingV1Api(api)
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+        return _read_json(method(*args, _preload_content=False, **kwargs))
+
+    def _dsvc(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A DaeployService call; a 404 that is not about one object means the CRD is missing."""
+        try:
+            scope = (API_GROUP, API_VERSION, self.namespace, PLURAL)
+            return self._call(method, *scope, *args, **kwargs)
+        except ApiException as exc:
+            if exc.status == 404:
+                details = status_body(exc).get("details") or {}
+                if not details.get("name"):
+                    raise CliError(CRD_MISSING) from None
+            raise
+
+    # DaeployService objects -------------------------------------------------------------
+
+    def list_services(self, name: str | None = None) -> list[dict[str, Any]]:
+        """All versions (of one name); filtered on spec.name, so kubectl-made objects count."""
+        items = self._dsvc(self.custom.list_namespaced_custom_object).get("items") or []
+        return [item for item in items if name is None or spec_name(item) == name]
+
+    def get_service(self, object_name: str) -> dict[str, Any] | None:
+        try:
+            return self._dsvc(self.custom.get_namespaced_custom_object, object_name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create_service(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._dsvc(self.custom.create_namespaced_custom_object, body)
+
+    def replace_service(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        return self._dsvc(self.custom.replace_namespaced_custom_object, name, body)
+
+    def patch_service(self, object_name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return self._dsvc(self.custom.patch_namespaced_custom_object, object_name, patch)
+
+    def delete_service(self, object_name: str) -> None:
+        try:
+            self._dsvc(self.custom.delete_namespaced_custom_object, object_name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # The packed folder -------------------------------------------------------------------
+
+    def write_source(
+        self, name: str, data: bytes, owner: dict[str, Any], labels: dict[str, str]
+    ) -> None:
+        """Create or replace the source ConfigMap, owned by its DaeployService for cleanup."""
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "labels": labels,
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                        "kind": KIND,
+                        "name": owner["metadata"]["name"],
+                        "uid": owner["metadata"]["uid"],
+                    }
+                ],
+            },
+            "binaryData": {SOURCE_KEY: base64.b64encode(data).decode("ascii")},
+        }
+        try:
+            self._call(self.core.create_namespaced_config_map, self.namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            self._call(self.core.replace_namespaced_config_map, name, self.namespace, body)
+
+    def delete_config_map(self, name: str) -> None:
+        try:
+            self._call(self.core.delete_namespaced_config_map, name, self.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # What the operator made --------------------------------------------------------------
+
+    def get_deployment(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call(self.apps.read_namespaced_deployment, name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list_pods(self, label_selector: str) -> list[dict[str, Any]]:
+        result = self._call(
+            self.core.list_namespaced_pod, self.namespace, label_selector=label_selector
+        )
+        return result.get("items") or []
+
+    def pod_log(
+        self, pod: str, container: str, tail: int | None = None, previous: bool = False
+    ) -> str:
+        response = self.core.read_namespaced_pod_log(
+            pod,
+            self.namespace,
+            container=container,
+            tail_lines=tail,
+            previous=previous,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        try:
+            return response.data.decode("utf-8", errors="replace")
+        finally:
+            response.release_conn()
+
+    def follow_pod_log(self, pod: str, container: str, tail: int | None) -> Iterator[bytes]:
+        response = self.core.read_namespaced_pod_log(
+            pod,
+            self.namespace,
+            container=container,
+            tail_lines=tail,
+            follow=True,
+            _preload_content=False,
+            # No timeout: a quiet service may print nothing for hours; the pod list just
+            # fetched shows the cluster is reachable.
+        )
+        try:
+            yield from response.stream(4096, decode_content=True)
+        finally:
+            response.release_conn()
+
+    def list_events(self, field_selector: str) -> list[dict[str, Any]]:
+        result = self._call(
+            self.core.list_namespaced_event, self.namespace, field_selector=field_selector
+        )
+        return result.get("items") or []
+
+    # Where the services are reachable ------------------------------------------------------
+
+    def active_host(self) -> str:
+        """The ingress URL services are published under if we can tell, else the API server."""
+        try:
+            for item in self.list_services():
+                url = str((item.get("status") or {}).get("url") or "")
+                parts = urlsplit(url)
+                if parts.scheme and parts.hostname and not parts.hostname.endswith(".local"):
+                    return f"{parts.scheme}://{parts.netloc}"
+            selector = f"{MANAGED_BY}={OPERATOR}"
+            ingresses = self._call(
+                self.networking.list_namespaced_ingress, self.namespace, label_selector=selector
+            )
+            host = _ingress_host(ingresses.get("items") or [])
+            if host is None:
+                everywhere = self._call(
+                    self.networking.list_ingress_for_all_namespaces, label_selector=selector
+                )
+                host = _ingress_host(everywhere.get("items") or [])
+        except ApiException as exc:
+            if exc.status not in (403, 404):
+                raise
+            host = None
+        return host or self.target.server
+
+
+def _ingress_host(ingresses: list[dict[str, Any]]) -> str | None:
+    for ingress in ingresses:
+        scheme = "https" if (ingress.get("spec") or {}).get("tls") else "http"
+        balancer = ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        for entry in balancer:
+            address = entry.get("hostname") or entry.get("ip")
+            if address:
+                return f"{scheme}://{address}"
+    return None

@@ -1,0 +1,125 @@
+"""What `daeploy deploy` asks for: the DaeployService object, built from checked input."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from daeploy.cli.errors import InputError
+from daeploy.cli.kube import MANAGED_BY, SERVICE_LABEL, VERSION_LABEL
+from daeploy.cli.resource import API_GROUP, API_VERSION, KIND
+from daeploy.names import (
+    InvalidNameError,
+    label_value,
+    validate_service_name,
+    validate_version,
+    version_object_name,
+)
+
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# The operator sets DAEPLOY_* itself; the CLI adds this one so a changed folder rolls the pods.
+SOURCE_DIGEST_ENV = "DAEPLOY_SOURCE_DIGEST"
+CLI_MANAGER = "daeploy-cli"
+
+
+def check_name(name: str) -> str:
+    try:
+        return validate_service_name(name)
+    except InvalidNameError as exc:
+        raise InputError(str(exc)) from None
+
+
+def check_version(version: str) -> str:
+    try:
+        return validate_version(version)
+    except InvalidNameError as exc:
+        raise InputError(str(exc)) from None
+
+
+def parse_env(items: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
+    """``-e NAME=VALUE`` options as the spec's env list; a repeated name keeps the last value."""
+    values: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"invalid -e {item!r}: use NAME=VALUE, for example -e LOG_LEVEL=debug")
+        if not re.fullmatch(ENV_NAME_PATTERN, name):
+            raise InputError(
+                f"invalid -e {item!r}: the name {name!r} must be letters, digits and "
+                "underscores, not starting with a digit (for example LOG_LEVEL)"
+            )
+        if name.upper().startswith("DAEPLOY_"):
+            raise InputError(
+                f"invalid -e {item!r}: names starting with DAEPLOY_ are set by Daeploy; "
+                "choose another name"
+            )
+        values[name] = value
+    return [{"name": name, "value": value} for name, value in values.items()]
+
+
+def labels(name: str, version: str) -> dict[str, str]:
+    return {
+        MANAGED_BY: CLI_MANAGER,
+        SERVICE_LABEL: label_value(name),
+        VERSION_LABEL: label_value(version),
+    }
+
+
+def source_config_map(name: str, version: str) -> str:
+    return f"{version_object_name(name, version)}-source"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One deploy, checked: everything needed for the spec."""
+
+    name: str
+    version: str
+    env: list[dict[str, str]]
+    image: str | None = None
+    source_digest: str | None = None
+    port: int | None = None
+    replicas: int | None = None
+
+    @property
+    def object_name(self) -> str:
+        return version_object_name(self.name, self.version)
+
+    def all_env(self) -> list[dict[str, str]]:
+        if self.source_digest is None:
+            return list(self.env)
+        return [*self.env, {"name": SOURCE_DIGEST_ENV, "value": self.source_digest}]
+
+    def spec(self, main: bool) -> dict[str, Any]:
+        spec: dict[str, Any] = {"name": self.name, "version": self.version, "main": main}
+        if self.image is not None:
+            spec["image"] = self.image
+        else:
+            spec["source"] = {"configMap": source_config_map(self.name, self.version)}
+        if self.port is not None:
+            spec["port"] = self.port
+        if self.replicas is not None:
+            spec["replicas"] = self.replicas
+        env = self.all_env()
+        if env:
+            spec["env"] = env
+        return spec
+
+    def body(self, main: bool) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": KIND,
+            "metadata": {"name": self.object_name, "labels": labels(self.name, self.version)},
+            "spec": self.spec(main),
+        }
+
+    def updated(self, existing: dict[str, Any], main: bool) -> dict[str, Any]:
+        """The existing object with our spec: finalizers and annotations others set survive."""
+        body = dict(existing)
+        metadata = dict(body.get("metadata") or {})
+        metadata["labels"] = {**(metadata.get("labels") or {}), **labels(self.name, self.version)}
+        body["metadata"] = metadata
+        body["spec"] = self.spec(main)
+        body.pop("status", None)
+        return body
