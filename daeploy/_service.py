@@ -1,0 +1,238 @@
+"""The ``service`` object: collects entrypoints, parameters and periodic tasks, then serves them.
+
+``service.run()`` starts uvicorn on ``0.0.0.0:$DAEPLOY_PORT`` (8000). On SIGTERM the service
+turns not-ready at once, keeps serving for ``DAEPLOY_SHUTDOWN_DELAY`` seconds (default 0: the
+operator's preStop sleep already gives Kubernetes time to take the pod out of its endpoints),
+then stops accepting connections and lets requests in flight finish, for at most
+``DAEPLOY_GRACEFUL_TIMEOUT`` seconds (default 20); calls still running after that are abandoned
+and the process exits with status 1. That is what lets a rolling update replace pods without
+failed requests; keep preStop + delay + timeout below the pod's terminationGracePeriodSeconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any, TypeVar, overload
+
+import uvicorn
+from fastapi import FastAPI
+
+from daeploy.app import (
+    Health,
+    PrefixMiddleware,
+    add_error_handlers,
+    add_health_routes,
+    add_index_route,
+)
+from daeploy.calls import close_async_client
+from daeploy.entrypoints import check_method, endpoint_for, entrypoint_calls, route_options
+from daeploy.identity import Identity, env_float, env_int
+from daeploy.parameters import Parameters, add_parameter_routes
+from daeploy.periodic import PeriodicTasks, periodic_calls
+
+logger = logging.getLogger("daeploy.service")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_GRACEFUL_TIMEOUT = 20
+DEFAULT_SHUTDOWN_DELAY = 0.0
+# Longer than the proxies' idle timeouts in front of us (ingress-nginx keeps upstream
+# connections 60 s), so the server is never the side that closes a connection being reused.
+KEEP_ALIVE_SECONDS = 75
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn, plus: not-ready on SIGTERM and an optional drain delay before closing."""
+
+    def __init__(self, config: uvicorn.Config, health: Health, shutdown_delay: float) -> None:
+        super().__init__(config)
+        self.health = health
+        self.shutdown_delay = shutdown_delay
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.health.stopping()
+        if sig == signal.SIGTERM and self.shutdown_delay > 0 and not self._draining:
+            self._draining = True
+            logger.info(
+                "SIGTERM: not ready, serving %.1f s more before shutting down", self.shutdown_delay
+            )
+            timer = threading.Timer(self.shutdown_delay, self._exit_now)
+            timer.daemon = True
+            timer.start()
+            return
+        super().handle_exit(sig, frame)
+
+    def _exit_now(self) -> None:
+        self.should_exit = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        # Sync functions run in worker threads that cancelling cannot stop, and the interpreter
+        # waits for those threads at exit. A periodic task still in its call gets the graceful
+        # timeout to finish; an entrypoint still running has already outlived it.
+        deadline = time.monotonic() + (self.config.timeout_graceful_shutdown or 0)
+        while periodic_calls.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        stuck = entrypoint_calls.running + periodic_calls.running
+        if stuck:
+            logger.error(
+                "graceful timeout: abandoning %d call(s) still running in threads; exiting", stuck
+            )
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+
+
+class Service:
+    """A Daeploy service; ``from daeploy import service`` gives the process-wide instance."""
+
+    def __init__(self) -> None:
+        self._identity: Identity | None = None
+        self.health = Health()
+        self.parameters = Parameters()
+        self.periodic = PeriodicTasks()
+        self.app = FastAPI(lifespan=self._lifespan)
+        self.app.add_middleware(PrefixMiddleware, prefixes=lambda: self.identity.prefixes)
+        add_health_routes(self.app, self.health)
+        add_index_route(self.app, lambda: self.identity)
+        add_parameter_routes(self.app, self.parameters)
+        add_error_handlers(self.app)
+
+    @property
+    def identity(self) -> Identity:
+        """Read from the environment on first use (see ``daeploy.identity``)."""
+        if self._identity is None:
+            self._identity = Identity.from_env()
+        return self._identity
+
+    @property
+    def name(self) -> str:
+        return self.identity.name
+
+    @property
+    def version(self) -> str:
+        return self.identity.version
+
+    @asynccontextmanager
+    async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        app.title = self.identity.name
+        app.version = self.identity.version
+        app.openapi_schema = None
+        await self.periodic.start()
+        self.health.started()
+        try:
+            yield
+        finally:
+            self.health.stopping()
+            await self.periodic.stop()
+            await close_async_client()
+
+    @overload
+    def entrypoint(self, func: F) -> F: ...
+
+    @overload
+    def entrypoint(
+        self, func: None = None, *, method: str = "POST", path: str | None = None, **options: Any
+    ) -> Callable[[F], F]: ...
+
+    def entrypoint(
+        self,
+        func: F | None = None,
+        *,
+        method: str = "POST",
+        path: str | None = None,
+        **options: Any,
+    ) -> F | Callable[[F], F]:
+        """Serve ``func`` at ``/<func name>`` (or ``path``); use bare or with options.
+
+        ``options`` go to FastAPI's ``add_api_route`` and win over ours (``status_code``,
+        ``response_model``, ``tags``, ...). The function itself is returned unchanged.
+        """
+        verb = check_method(method)
+
+        def register(function: F) -> F:
+            options_ = route_options(function, verb, path, options)
+            taken = {
+                (getattr(route, "path", None), m)
+                for route in self.app.router.routes
+                for m in (getattr(route, "methods", None) or ())
+            }
+            if (options_["path"], verb) in taken:
+                raise ValueError(
+                    f"{verb} {options_['path']} is already served; give the entrypoint another "
+                    "name or path"
+                )
+            self.app.add_api_route(endpoint=endpoint_for(function, verb), **options_)
+            self.app.openapi_schema = None
+            return function
+
+        return register if func is None else register(func)
+
+    def add_parameter(self, name: str, value: Any, expose: bool = True) -> None:
+        """A named value; ``expose`` serves it at ``GET/POST /~parameters/<name>``."""
+        self.parameters.add(name, value, expose=expose)
+
+    def get_parameter(self, name: str) -> Any:
+        return self.parameters.get(name)
+
+    def set_parameter(self, name: str, value: Any) -> Any:
+        return self.parameters.set(name, value)
+
+    def call_every(self, seconds: float, wait_first: bool = False) -> Callable[[F], F]:
+        """Call the decorated function every ``seconds`` while the service runs."""
+
+        def register(function: F) -> F:
+            self.periodic.add(function, seconds, wait_first)
+            return function
+
+        return register
+
+    def run(self, host: str = "0.0.0.0", port: int | None = None, log_level: str = "info") -> None:
+        """Serve until SIGTERM/SIGINT; see the module docstring for the shutdown sequence."""
+        if not logging.getLogger().handlers:
+            logging.basicConfig(
+                level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            )
+            # One line per outgoing call would drown the service's own logs.
+            logging.getLogger("httpx").setLevel(logging.WARNING)
+        identity = self.identity
+        delay = env_float("DAEPLOY_SHUTDOWN_DELAY", DEFAULT_SHUTDOWN_DELAY, minimum=0, maximum=600)
+        graceful = env_int(
+            "DAEPLOY_GRACEFUL_TIMEOUT", DEFAULT_GRACEFUL_TIMEOUT, minimum=0, maximum=3600
+        )
+        config = uvicorn.Config(
+            self.app,
+            host=host,
+            port=port or identity.port,
+            log_level=log_level,
+            timeout_graceful_shutdown=graceful,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
+        logger.info(
+            "serving %s %s on %s:%s (also under %s)",
+            identity.name,
+            identity.version,
+            host,
+            config.port,
+            " and ".join(identity.prefixes),
+        )
+        if threading.current_thread() is threading.main_thread():
+            # uvicorn re-raises the signal it stopped for; after a clean drain that should
+            # not kill the process with status 143, so SIGTERM ends it normally instead.
+            signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
+        GracefulServer(config, self.health, delay).run()
+
+
+service = Service()

@@ -1,0 +1,393 @@
+"""Calling another service's entrypoint by name: where it is, how to reach it, what went wrong.
+
+Where the callee is, first match wins:
+
+1. ``DAEPLOY_SERVICE_URLS``: a JSON object from ``name`` (the main version) or
+   ``name_version`` to a base URL, e.g. ``{"die_roller": "http://127.0.0.1:8001"}``; the call
+   goes to ``{base}/{entrypoint}``. For local runs and explicit overrides.
+2. Inside the cluster (``KUBERNETES_SERVICE_HOST`` and ``DAEPLOY_NAMESPACE`` set):
+   ``http://{service_dns_name(name, namespace, version)}/{entrypoint}``, port 80.
+3. ``DAEPLOY_GATEWAY_URL``: a base URL such as the ingress; the call goes to
+   ``{base}/services/{name}[_{version}]/{entrypoint}``.
+
+Tuning, all in seconds unless said: ``DAEPLOY_CALL_TIMEOUT`` (answer wait, default 30),
+``DAEPLOY_CALL_CONNECT_TIMEOUT`` (default 3), ``DAEPLOY_CALL_RETRIES`` (extra tries when the
+connection is refused before anything was sent, default 2).
+
+Connections are pooled (one module-level client per process, one async client per event loop)
+so repeated calls reuse keep-alive connections. A request that may have reached the callee is
+never retried: only ``httpx.ConnectError`` (nothing was sent) is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import re
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from daeploy.identity import ConfigurationError, env_float, env_int
+from daeploy.names import service_dns_name, validate_service_name, validate_version
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 3.0
+DEFAULT_RETRIES = 2
+_RETRY_BACKOFF = 0.1
+# Below uvicorn's default keep-alive (5 s), so the client drops an idle connection before the
+# server closes it, instead of racing the server's close with a new request.
+_KEEPALIVE_EXPIRY = 4.0
+_DETAIL_LIMIT = 2000
+_ENTRYPOINT_PATTERN = re.compile(r"[A-Za-z0-9_~.-]+(/[A-Za-z0-9_~.-]+)*")
+_USER_AGENT = "daeploy-sdk/0.1.0"
+
+
+class ServiceCallError(Exception):
+    """A call to another service failed; ``detail`` carries the callee's own error detail.
+
+    ``status_code`` is the callee's HTTP status (None when no answer came back);
+    ``gateway_status`` is what an entrypoint that let this error through answers with.
+    """
+
+    gateway_status = 502
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        entrypoint: str,
+        version: str | None = None,
+        url: str | None = None,
+        status_code: int | None = None,
+        detail: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.service = service
+        self.entrypoint = entrypoint
+        self.version = version
+        self.url = url
+        self.status_code = status_code
+        self.detail = detail
+
+
+class ServiceUnreachableError(ServiceCallError):
+    """No connection could be made (refused, unknown host, connect timeout, not configured)."""
+
+    gateway_status = 503
+
+
+class ServiceTimeoutError(ServiceCallError):
+    """The callee took the request but did not answer within the timeout."""
+
+    gateway_status = 504
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    timeout: httpx.Timeout
+    retries: int
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    service: str
+    version: str | None
+    entrypoint: str
+    method: str
+    url: str
+    request_options: dict[str, Any]
+    settings: CallSettings
+
+    def error(self, cls: type[ServiceCallError], message: str, **extra: Any) -> ServiceCallError:
+        return cls(
+            message,
+            service=self.service,
+            version=self.version,
+            entrypoint=self.entrypoint,
+            url=self.url,
+            **extra,
+        )
+
+    @property
+    def label(self) -> str:
+        who = self.service if self.version is None else f"{self.service} {self.version}"
+        return f"{self.method} {who} /{self.entrypoint} ({self.url})"
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_url_map(raw: str) -> dict[str, str]:
+    try:
+        mapping = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(
+            f"DAEPLOY_SERVICE_URLS is not valid JSON ({error}); set it to an object such as "
+            '{"die_roller": "http://127.0.0.1:8001"}'
+        ) from None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in mapping.items()
+    ):
+        raise ConfigurationError(
+            "DAEPLOY_SERVICE_URLS must be a JSON object of strings, such as "
+            '{"die_roller": "http://127.0.0.1:8001", "die_roller_1.0.0": "http://..."}'
+        )
+    return {key: value.rstrip("/") for key, value in mapping.items()}
+
+
+def resolve_url(service_name: str, entrypoint_name: str, service_version: str | None = None) -> str:
+    """The URL of one entrypoint of a service (main version if ``service_version`` is None)."""
+    env = os.environ
+    return _resolve(
+        service_name,
+        entrypoint_name,
+        service_version,
+        env.get("DAEPLOY_SERVICE_URLS", ""),
+        env.get("KUBERNETES_SERVICE_HOST", ""),
+        env.get("DAEPLOY_NAMESPACE", ""),
+        env.get("DAEPLOY_GATEWAY_URL", ""),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(
+    service_name: str,
+    entrypoint_name: str,
+    service_version: str | None,
+    raw_map: str,
+    kubernetes_host: str,
+    namespace: str,
+    gateway: str,
+) -> str:
+    """Cached on everything it reads, so a repeated call skips the validation regexes."""
+    validate_service_name(service_name)
+    if service_version is not None:
+        validate_version(service_version)
+    if not _ENTRYPOINT_PATTERN.fullmatch(entrypoint_name) or ".." in entrypoint_name.split("/"):
+        raise ValueError(
+            f"invalid entrypoint_name {entrypoint_name!r}: use the entrypoint function's name, "
+            "such as 'roll_die'"
+        )
+    key = service_name if service_version is None else f"{service_name}_{service_version}"
+    if raw_map.strip():
+        base = _parse_url_map(raw_map.strip()).get(key)
+        if base:
+            return f"{base}/{entrypoint_name}"
+    if kubernetes_host and namespace:
+        host = service_dns_name(service_name, namespace, service_version)
+        return f"http://{host}/{entrypoint_name}"
+    gateway = gateway.strip().rstrip("/")
+    if gateway:
+        return f"{gateway}/services/{key}/{entrypoint_name}"
+    raise ServiceUnreachableError(
+        f"cannot locate service {key!r}: outside a cluster set DAEPLOY_SERVICE_URLS "
+        f'(e.g. \'{{"{key}": "http://127.0.0.1:8001"}}\') or DAEPLOY_GATEWAY_URL '
+        "(e.g. http://localhost:8080)",
+        service=service_name,
+        version=service_version,
+        entrypoint=entrypoint_name,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _settings(raw_timeout: str, raw_connect: str, raw_retries: str) -> CallSettings:
+    del raw_timeout, raw_connect, raw_retries  # the cache key; values are read below
+    read = env_float("DAEPLOY_CALL_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.001)
+    connect = env_float("DAEPLOY_CALL_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, minimum=0.001)
+    retries = env_int("DAEPLOY_CALL_RETRIES", DEFAULT_RETRIES, minimum=0, maximum=10)
+    return CallSettings(httpx.Timeout(read, connect=connect), retries)
+
+
+def current_settings(timeout: float | None = None) -> CallSettings:
+    env = os.environ
+    settings = _settings(
+        env.get("DAEPLOY_CALL_TIMEOUT", ""),
+        env.get("DAEPLOY_CALL_CONNECT_TIMEOUT", ""),
+        env.get("DAEPLOY_CALL_RETRIES", ""),
+    )
+    if timeout is None:
+        return settings
+    if timeout <= 0:
+        raise ValueError(f"timeout={timeout!r}: give a positive number of seconds")
+    connect = min(timeout, settings.timeout.connect or timeout)
+    return CallSettings(httpx.Timeout(timeout, connect=connect), settings.retries)
+
+
+def prepare_call(
+    service_name: str,
+    entrypoint_name: str,
+    arguments: dict[str, Any] | None,
+    service_version: str | None,
+    entrypoint_method: str,
+    timeout: float | None,
+) -> PreparedCall:
+    method = entrypoint_method.upper()
+    if arguments is not None and not isinstance(arguments, dict):
+        raise TypeError(
+            f"arguments must be a dict of argument name to value, got {type(arguments).__name__}"
+        )
+    options: dict[str, Any] = {}
+    if arguments is not None:
+        options["params" if method in ("GET", "DELETE", "HEAD") else "json"] = arguments
+    return PreparedCall(
+        service=service_name,
+        version=service_version,
+        entrypoint=entrypoint_name,
+        method=method,
+        url=resolve_url(service_name, entrypoint_name, service_version),
+        request_options=options,
+        settings=current_settings(timeout),
+    )
+
+
+def interpret(call: PreparedCall, response: httpx.Response) -> Any:
+    """The callee's JSON answer, or a ServiceCallError with its ``detail``."""
+    if response.status_code >= 400:
+        detail: Any
+        try:
+            body = response.json()
+            detail = body.get("detail", body) if isinstance(body, dict) else body
+        except ValueError:
+            detail = response.text[:_DETAIL_LIMIT]
+        raise call.error(
+            ServiceCallError,
+            f"{call.label} answered {response.status_code}: {_short(detail)}",
+            status_code=response.status_code,
+            detail=detail,
+        )
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def transport_error(call: PreparedCall, error: httpx.TransportError) -> ServiceCallError:
+    reason = str(error) or type(error).__name__
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+        return call.error(ServiceUnreachableError, f"cannot connect to {call.label}: {reason}")
+    if isinstance(error, httpx.TimeoutException):
+        seconds = call.settings.timeout.read
+        return call.error(
+            ServiceTimeoutError, f"{call.label} did not answer within {seconds} s: {reason}"
+        )
+    return call.error(ServiceCallError, f"{call.label} failed: {reason}")
+
+
+def _short(detail: Any) -> str:
+    text = detail if isinstance(detail, str) else json.dumps(detail, default=str)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+_client_lock = threading.Lock()
+_client: httpx.Client | None = None
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+_LIMITS = httpx.Limits(
+    max_connections=100, max_keepalive_connections=32, keepalive_expiry=_KEEPALIVE_EXPIRY
+)
+
+
+def sync_client() -> httpx.Client:
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = httpx.Client(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
+    return _client
+
+
+def async_client() -> httpx.AsyncClient:
+    """One client per event loop: an AsyncClient's pool must not cross loops."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = httpx.AsyncClient(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
+        _async_clients[loop] = client
+    return client
+
+
+async def close_async_client() -> None:
+    """Close this loop's client (the service's lifespan calls it at shutdown)."""
+    client = _async_clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+def close_sync_client() -> None:
+    global _client
+    with _client_lock:
+        if _client is not None:
+            _client.close()
+            _client = None
+
+
+def call_service(
+    service_name: str,
+    entrypoint_name: str,
+    arguments: dict[str, Any] | None = None,
+    service_version: str | None = None,
+    entrypoint_method: str = "POST",
+    timeout: float | None = None,
+) -> Any:
+    """Call ``entrypoint_name`` of ``service_name`` and return its JSON answer.
+
+    ``arguments`` become the JSON body (query parameters for GET). Without
+    ``service_version`` the main version answers. Raises ``ServiceCallError`` (callee answered
+    an error), ``ServiceUnreachableError`` or ``ServiceTimeoutError``.
+    """
+    call = prepare_call(
+        service_name, entrypoint_name, arguments, service_version, entrypoint_method, timeout
+    )
+    client = sync_client()
+    for attempt in range(call.settings.retries + 1):
+        try:
+            response = client.request(
+                call.method, call.url, timeout=call.settings.timeout, **call.request_options
+            )
+        except httpx.ConnectError as error:
+            if attempt == call.settings.retries:
+                raise transport_error(call, error) from error
+            time.sleep(_RETRY_BACKOFF * 2**attempt)
+        except httpx.TransportError as error:
+            raise transport_error(call, error) from error
+        else:
+            return interpret(call, response)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def async_call_service(
+    service_name: str,
+    entrypoint_name: str,
+    arguments: dict[str, Any] | None = None,
+    service_version: str | None = None,
+    entrypoint_method: str = "POST",
+    timeout: float | None = None,
+) -> Any:
+    """``call_service`` for async entrypoints: same arguments, answers and errors."""
+    call = prepare_call(
+        service_name, entrypoint_name, arguments, service_version, entrypoint_method, timeout
+    )
+    client = async_client()
+    for attempt in range(call.settings.retries + 1):
+        try:
+            response = await client.request(
+                call.method, call.url, timeout=call.settings.timeout, **call.request_options
+            )
+        except httpx.ConnectError as error:
+            if attempt == call.settings.retries:
+                raise transport_error(call, error) from error
+            await asyncio.sleep(_RETRY_BACKOFF * 2**attempt)
+        except httpx.TransportError as error:
+            raise transport_error(call, error) from error
+        else:
+            return interpret(call, response)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,194 @@
+"""Turning a typed function into a FastAPI route.
+
+A POST (PUT, PATCH, DELETE) entrypoint takes its arguments as fields of one JSON object, so
+``def add(a: int, b: int = 1)`` answers ``POST /add`` with ``{"a": 2}``; a GET entrypoint takes
+them as query parameters. The return annotation is the response model. Sync functions run in
+the thread pool (they may block, e.g. in ``call_service``), async ones on the event loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Body, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, create_model
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+METHODS = BODY_METHODS | {"GET"}
+
+
+class ThreadCalls:
+    """Counts sync functions running in worker threads, which cancelling cannot stop.
+
+    After the graceful timeout, uvicorn cancels the request tasks but the threads go on; the
+    server checks this count to decide whether to end the process instead of waiting.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return self._running
+
+    async def run(self, func: Callable[..., Any], **kwargs: Any) -> Any:
+        def tracked() -> Any:
+            with self._lock:
+                self._running += 1
+            try:
+                return func(**kwargs)
+            finally:
+                with self._lock:
+                    self._running -= 1
+
+        return await run_in_threadpool(tracked)
+
+
+entrypoint_calls = ThreadCalls()
+
+
+class EntrypointError(TypeError):
+    """A function that cannot be served as an entrypoint; the message says what to change."""
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    )
+
+
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func, include_extras=True)
+    except Exception as error:
+        raise EntrypointError(
+            f"entrypoint {func.__name__!r}: cannot resolve its type annotations ({error}); "
+            "import the types it names at module level"
+        ) from error
+
+
+def _arguments(func: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
+    """(name, annotation, default or ...) per argument; rejects what JSON cannot carry."""
+    hints = _type_hints(func)
+    arguments = []
+    for parameter in inspect.signature(func).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise EntrypointError(
+                f"entrypoint {func.__name__!r}: *args and **kwargs cannot come from a request; "
+                "give every argument its own name and type"
+            )
+        if parameter.kind is parameter.POSITIONAL_ONLY:
+            raise EntrypointError(
+                f"entrypoint {func.__name__!r}: argument {parameter.name!r} is positional-only; "
+                "remove the '/' so it can be passed by name"
+            )
+        if parameter.name.startswith("_"):
+            raise EntrypointError(
+                f"entrypoint {func.__name__!r}: argument {parameter.name!r} starts with '_', "
+                "which JSON field names cannot; rename it"
+            )
+        annotation = hints.get(parameter.name, Any)
+        default = ... if parameter.default is parameter.empty else parameter.default
+        arguments.append((parameter.name, annotation, default))
+    return arguments
+
+
+def response_model(func: Callable[..., Any]) -> Any:
+    annotation = _type_hints(func).get("return", None)
+    return None if annotation in (None, type(None), Any) else annotation
+
+
+def _model_name(func_name: str) -> str:
+    return "".join(part.capitalize() for part in func_name.split("_") if part) + "Input"
+
+
+def endpoint_for(func: Callable[..., Any], method: str) -> Callable[..., Any]:
+    """An async FastAPI endpoint that validates the request and calls ``func``."""
+    arguments = _arguments(func)
+    is_async = _is_async(func)
+
+    async def invoke(values: dict[str, Any]) -> Any:
+        if is_async:
+            return await func(**values)
+        return await entrypoint_calls.run(func, **values)
+
+    if method not in BODY_METHODS:
+
+        async def query_endpoint(**values: Any) -> Any:
+            return await invoke(values)
+
+        query_endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter(
+                    name, inspect.Parameter.KEYWORD_ONLY, default=Query(default), annotation=ann
+                )
+                for name, ann, default in arguments
+            ]
+        )
+        endpoint = query_endpoint
+    elif not arguments:
+
+        async def empty_endpoint() -> Any:
+            return await invoke({})
+
+        endpoint = empty_endpoint
+    else:
+        model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+            _model_name(func.__name__),
+            **{name: (ann, default) for name, ann, default in arguments},
+        )
+        names = [name for name, _, _ in arguments]
+        optional = all(default is not ... for _, _, default in arguments)
+
+        async def body_endpoint(body: Any) -> Any:
+            given = model() if body is None else body
+            return await invoke({name: getattr(given, name) for name in names})
+
+        body_annotation = model | None if optional else model
+        body_default = Body(None) if optional else Body(...)
+        body_endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter(
+                    "body",
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=body_default,
+                    annotation=body_annotation,
+                )
+            ]
+        )
+        endpoint = body_endpoint
+    endpoint.__name__ = func.__name__
+    endpoint.__qualname__ = func.__qualname__
+    endpoint.__doc__ = func.__doc__
+    return endpoint
+
+
+def route_options(
+    func: Callable[..., Any], method: str, path: str | None, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """Our defaults for ``add_api_route``; options given to the decorator win."""
+    options: dict[str, Any] = {
+        "path": path or f"/{func.__name__}",
+        "methods": [method],
+        "response_model": response_model(func),
+        "name": func.__name__,
+        "description": inspect.getdoc(func) or "",
+    }
+    options.update(overrides)
+    return options
+
+
+def check_method(method: str) -> str:
+    upper = method.upper() if isinstance(method, str) else ""
+    if upper not in METHODS:
+        raise EntrypointError(
+            f"method={method!r} is not supported: use one of {', '.join(sorted(METHODS))}"
+        )
+    return upper

@@ -1,0 +1,127 @@
+"""Helpers for the SDK tests: real service processes on 127.0.0.1, stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = REPO / "services"
+APPS = Path(__file__).resolve().parent / "apps"
+START_TIMEOUT = 20.0
+
+# Environment variables that would change how a service finds others or who it is.
+SDK_VARIABLES = (
+    "DAEPLOY_SERVICE_NAME",
+    "DAEPLOY_SERVICE_VERSION",
+    "DAEPLOY_NAMESPACE",
+    "DAEPLOY_RESOURCE_NAME",
+    "DAEPLOY_RESOURCE_UID",
+    "DAEPLOY_PORT",
+    "DAEPLOY_SERVICE_URLS",
+    "DAEPLOY_GATEWAY_URL",
+    "DAEPLOY_SOURCE_ARCHIVE",
+    "DAEPLOY_WORKDIR",
+    "DAEPLOY_SHUTDOWN_DELAY",
+    "DAEPLOY_GRACEFUL_TIMEOUT",
+    "DAEPLOY_CALL_TIMEOUT",
+    "DAEPLOY_CALL_CONNECT_TIMEOUT",
+    "DAEPLOY_CALL_RETRIES",
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SDK_VARIABLES}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class RunningService:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode
+
+
+def wait_ready(service: RunningService, path: str = "/~health/ready") -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise AssertionError(
+                f"service exited with {service.process.returncode}:\n{service.log()}"
+            )
+        try:
+            if httpx.get(service.url + path, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    service.stop()
+    raise AssertionError(f"service not ready within {START_TIMEOUT} s:\n{service.log()}")
+
+
+Starter = Callable[..., RunningService]
+
+
+def make_starter(log_dir: Path, started: list[RunningService]) -> Starter:
+    def start(
+        command: list[str] | Path,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        cwd: Path | None = None,
+        wait: bool = True,
+    ) -> RunningService:
+        """Start ``python <script>`` (or a full command) with DAEPLOY_PORT set."""
+        port = port or free_port()
+        argv = [sys.executable, str(command)] if isinstance(command, Path) else command
+        log_path = log_dir / f"service-{port}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                argv,
+                env=clean_env(DAEPLOY_PORT=str(port), **(env or {})),
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        service = RunningService(process, port, log_path)
+        started.append(service)
+        if wait:
+            wait_ready(service)
+        return service
+
+    return start

@@ -1,0 +1,188 @@
+"""Entrypoints, parameters and periodic tasks of a real service process (apps/options_service)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sdk_support import APPS, RunningService, free_port, make_starter
+
+from daeploy._service import Service
+from daeploy.entrypoints import EntrypointError
+
+
+@pytest.fixture(scope="module")
+def options(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    started: list[RunningService] = []
+    start = make_starter(tmp_path_factory.mktemp("options"), started)
+    port = free_port()
+    urls = {
+        "callee": f"http://127.0.0.1:{port}",
+        "nobody": f"http://127.0.0.1:{free_port()}",
+    }
+    yield start(
+        APPS / "options_service.py",
+        port=port,
+        env={
+            "DAEPLOY_SERVICE_NAME": "options",
+            "DAEPLOY_SERVICE_VERSION": "2.1.0",
+            "DAEPLOY_SERVICE_URLS": json.dumps(urls),
+            "DAEPLOY_CALL_RETRIES": "0",
+        },
+    )
+    for service in started:
+        service.stop(timeout=5)
+
+
+def post(service: RunningService, path: str, body: Any = None) -> httpx.Response:
+    return httpx.post(service.url + path, json=body, timeout=10)
+
+
+def test_typed_arguments_come_from_a_json_body(options: RunningService) -> None:
+    assert post(options, "/add", {"a": 2, "b": 5}).json() == 7
+    assert post(options, "/add", {"a": 2}).json() == 3
+    assert post(options, "/services/options/add", {"a": 1}).json() == 2
+    assert post(options, "/services/options_2.1.0/add", {"a": 1}).json() == 2
+
+
+def test_bad_input_gets_422_naming_the_field(options: RunningService) -> None:
+    response = post(options, "/add", {"a": "not a number"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "a"]
+    missing = post(options, "/add", {"b": 1})
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["body", "a"]
+    nested = post(options, "/length", {"point": {"y": 1}})
+    assert nested.status_code == 422
+    assert nested.json()["detail"][0]["loc"] == ["body", "point", "x"]
+
+
+def test_get_entrypoint_with_route_options(options: RunningService) -> None:
+    response = httpx.get(options.url + "/greet", params={"name": "ada"})
+    assert response.status_code == 201  # status_code given to the decorator wins
+    assert response.json() == "hello ada"
+    assert httpx.get(options.url + "/greet").json() == "hello world"
+    assert post(options, "/greet").status_code == 405
+
+
+def test_async_and_model_arguments(options: RunningService) -> None:
+    assert post(options, "/async_double", {"value": 2.5}).json() == 5.0
+    assert post(options, "/length", {"point": {"x": 3, "y": 4}, "scale": 2}).json() == 10.0
+    assert post(options, "/nothing").json() is None
+    assert post(options, "/untyped", {"items": [1, 2, 3]}).json() == {"total": 6}
+
+
+def test_openapi_has_models_from_annotations(options: RunningService) -> None:
+    schema = httpx.get(options.url + "/openapi.json").json()
+    add = schema["paths"]["/add"]["post"]
+    assert add["description"] == "Adds two numbers."
+    body_ref = add["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = schema["components"]["schemas"][body_ref.rsplit("/", 1)[1]]
+    assert body["required"] == ["a"]
+    assert body["properties"]["a"]["type"] == "integer"
+    response_schema = add["responses"]["200"]["content"]["application/json"]["schema"]
+    assert response_schema["type"] == "integer"
+    assert schema["paths"]["/untyped"]["post"]["tags"] == ["custom"]
+
+
+def test_callee_http_error_maps_to_502_with_its_detail(options: RunningService) -> None:
+    response = post(
+        options, "/relay", {"callee": "callee", "entrypoint": "refuse", "arguments": {"code": 409}}
+    )
+    assert response.status_code == 502
+    body = response.json()
+    assert body["callee_status_code"] == 409
+    assert body["callee_detail"] == "refused with 409"
+    assert "refused with 409" in body["detail"]
+    invalid = post(options, "/relay", {"callee": "callee", "entrypoint": "add", "arguments": {}})
+    assert invalid.status_code == 502
+    assert invalid.json()["callee_detail"][0]["loc"] == ["body", "a"]
+
+
+def test_unreachable_callee_maps_to_503(options: RunningService) -> None:
+    response = post(
+        options, "/relay", {"callee": "nobody", "entrypoint": "add", "arguments": {"a": 1}}
+    )
+    assert response.status_code == 503
+    assert "cannot connect" in response.json()["detail"]
+
+
+def test_slow_callee_maps_to_504(options: RunningService) -> None:
+    response = post(
+        options,
+        "/relay",
+        {"callee": "callee", "entrypoint": "slow", "arguments": {"seconds": 3}, "timeout": 0.3},
+    )
+    assert response.status_code == 504
+    assert "did not answer within 0.3 s" in response.json()["detail"]
+
+
+def test_relay_success(options: RunningService) -> None:
+    response = post(
+        options, "/relay", {"callee": "callee", "entrypoint": "add", "arguments": {"a": 40, "b": 2}}
+    )
+    assert response.json() == 42
+
+
+def test_parameters_over_http(options: RunningService) -> None:
+    assert httpx.get(options.url + "/~parameters").json() == {"label": "first", "threshold": 5}
+    threshold = httpx.get(options.url + "/services/options/~parameters/threshold")
+    assert threshold.json() == {"name": "threshold", "value": 5}
+    assert httpx.get(options.url + "/~parameters/secret").status_code == 404
+    assert post(options, "/~parameters/secret", {"value": "x"}).status_code == 404
+
+    bad = post(options, "/~parameters/threshold", {"value": "many"})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "value"]
+
+    changed = post(options, "/~parameters/threshold", {"value": 10})
+    assert changed.json() == {"name": "threshold", "value": 10}
+    assert post(options, "/threshold_plus", {"value": 1}).json() == 11
+    post(options, "/~parameters/threshold", {"value": 5})
+
+
+def test_call_every_runs_in_the_background(options: RunningService) -> None:
+    first = post(options, "/tick_count").json()
+    deadline = time.monotonic() + 10
+    while post(options, "/tick_count").json() < first + 3:
+        assert time.monotonic() < deadline, "periodic task did not run"
+        time.sleep(0.05)
+
+
+def test_mounted_asgi_app_is_served_under_the_prefix_too(options: RunningService) -> None:
+    assert httpx.get(options.url + "/extra/").text == "mounted app"
+    assert httpx.get(options.url + "/services/options/extra/").text == "mounted app"
+
+
+def test_bad_entrypoints_are_refused_with_the_fix() -> None:
+    service = Service()
+
+    def star(*values: int) -> int:
+        return sum(values)
+
+    with pytest.raises(EntrypointError, match=r"\*args and \*\*kwargs"):
+        service.entrypoint(star)
+    with pytest.raises(EntrypointError, match="method='FETCH' is not supported"):
+        service.entrypoint(method="FETCH")
+
+    def twice() -> int:
+        return 2
+
+    service.entrypoint(twice)
+    with pytest.raises(ValueError, match="already served"):
+        service.entrypoint(twice)
+    with pytest.raises(ValueError, match="seconds > 0"):
+        service.call_every(0)(twice)
+
+    def needs(value: int) -> None:
+        del value
+
+    with pytest.raises(TypeError, match="needs arguments"):
+        service.call_every(1)(needs)
+    with pytest.raises(ValueError, match="not valid"):
+        service.add_parameter("bad name", 1)
