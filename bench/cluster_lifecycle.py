@@ -72,14 +72,22 @@ def main() -> None:
     second_up = time.monotonic() - start
     result = {
         "rounds": rounds,
-        "up_warm_s": {"median": round(statistics.median(ups), 2), "all": [round(x, 2) for x in ups]},
-        "down_s": {"median": round(statistics.median(downs), 2), "all": [round(x, 2) for x in downs]},
+        "up_warm_s": {
+            "median": round(statistics.median(ups), 2),
+            "all": [round(x, 2) for x in ups],
+        },
+        "down_s": {
+            "median": round(statistics.median(downs), 2),
+            "all": [round(x, 2) for x in downs],
+        },
         "up_when_healthy_s": round(second_up, 3),
         "idle_rss_mib": memory,
         "cache_mib": {"binaries+images": _du_mib(versions.CACHE)},
     }
     print(f"{'measure':<32}{'value':>12}")
-    print(f"{'up (warm, median of ' + str(rounds) + ')':<32}{result['up_warm_s']['median']:>11.1f}s")
+    print(
+        f"{'up (warm, median of ' + str(rounds) + ')':<32}{result['up_warm_s']['median']:>11.1f}s"
+    )
     print(f"{'down (median)':<32}{result['down_s']['median']:>11.1f}s")
     print(f"{'up on a healthy node':<32}{second_up:>11.2f}s")
     for name, mib in memory.items():

@@ -95,7 +95,6 @@ def project_images(cluster: Cluster) -> dict[str, float]:
         pytest.fail(f"building the project's images failed: {exc}", pytrace=False)
 
 
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that take the cluster down run last, so the others share one cluster."""
     items.sort(key=lambda item: item.get_closest_marker("lifecycle") is not None)

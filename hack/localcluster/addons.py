@@ -115,9 +115,7 @@ def coredns() -> list[dict]:
                                 "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}},
                                 "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
                                 "resources": {"requests": {"cpu": "50m", "memory": "40Mi"}},
-                                "volumeMounts": [
-                                    {"name": "config", "mountPath": "/etc/coredns"}
-                                ],
+                                "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns"}],
                             }
                         ],
                         "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],

@@ -156,7 +156,11 @@ def build(component: GoComponent) -> float:
     (src / "tools.go").write_text(tools_go(component.packages))
     _run(["go", "mod", "tidy"], src, env, log)
     ldflags = " ".join(("-s", "-w", *component.ldflags))
-    out_dir = str(component.bin_dir / component.output) if component.output else str(component.bin_dir) + "/"
+    out_dir = (
+        str(component.bin_dir / component.output)
+        if component.output
+        else str(component.bin_dir) + "/"
+    )
     cmd = ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", out_dir, *component.packages]
     _run(cmd, src, env, log)
     missing = [b for b in component.binaries if not (component.bin_dir / b).is_file()]

@@ -27,7 +27,9 @@ TRAEFIK_IMAGE = f"localhost/traefik:{versions.TRAEFIK}"
 def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{' '.join(cmd[:4])} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -66,7 +68,10 @@ def pause_archive() -> Path:
         src = Path(__file__).with_name("pause.c")
         _run(["gcc", "-static", "-Os", "-s", "-o", str(binary), str(src)])
     return _static_image(
-        versions.PAUSE_TAG, binary, "pause", oci.ImageConfig(entrypoint=("/pause",), user="65535:65535")
+        versions.PAUSE_TAG,
+        binary,
+        "pause",
+        oci.ImageConfig(entrypoint=("/pause",), user="65535:65535"),
     )
 
 
@@ -151,7 +156,9 @@ def ensure_python_base() -> None:
         _run(["buildah", "bud", "--pull-never", "-t", versions.PYTHON_BASE_TAG, str(ctx)])
 
 
-def build_commands(context: Path, tag: str, dockerfile: Path | None, archive: Path) -> list[list[str]]:
+def build_commands(
+    context: Path, tag: str, dockerfile: Path | None, archive: Path
+) -> list[list[str]]:
     bud = ["buildah", "bud", "--layers", "--pull-never", "--network", "host"]
     if HOST_CA_BUNDLE.exists():
         # pip in RUN steps reaches PyPI through a CA only the host trusts; the mount exists only

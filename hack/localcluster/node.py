@@ -6,6 +6,7 @@ kube-proxy, then CoreDNS and Traefik as pods. ``up`` on a healthy node returns a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -254,8 +255,8 @@ def up(layout: Layout | None = None) -> dict:
     processes.start(layout, d["kube-proxy"])
     _wait("node Ready", lambda: _node_ready(layout), 120, layout, "kubelet")
     timer.step("kubelet+node")
-    kubectl(layout, "apply", "--server-side", "-f", "-",
-            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": addons.all_manifests()}))  # fmt: skip
+    system_pods = {"apiVersion": "v1", "kind": "List", "items": addons.all_manifests()}
+    kubectl(layout, "apply", "--server-side", "-f", "-", input=json.dumps(system_pods))
     for ns, name in (("kube-system", "coredns"), ("traefik", "traefik")):
         kubectl(layout, "-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=180s",
                 timeout=200)  # fmt: skip
@@ -348,18 +349,14 @@ def down(layout: Layout | None = None) -> dict:
     network.down()
     for root in _cgroup_dirs():
         for d in sorted(root.glob("**/"), key=lambda p: len(p.parts), reverse=True):
-            try:
+            with contextlib.suppress(OSError):
                 d.rmdir()
-            except OSError:
-                pass
     sysctls.restore(layout.saved_sysctls)
     for path in (layout.state, layout.run):
         shutil.rmtree(path, ignore_errors=True)
     for d in ("/run/containerd/runc/k8s.io", "/run/containerd/s", "/run/containerd/fifo"):
-        try:
+        with contextlib.suppress(OSError):
             os.rmdir(d)
-        except OSError:
-            pass
     return {"seconds": timer.total}
 
 

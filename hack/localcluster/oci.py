@@ -51,9 +51,12 @@ def _layer(src: Path, blobs: Path) -> tuple[str, str, int]:
     subprocess.run(["tar", *_TAR_FLAGS, "-C", str(src), "-cf", str(raw), "."], check=True)
     diff_id = _sha256(raw)
     gz = blobs / "layer.tar.gz"
-    with raw.open("rb") as fi, gz.open("wb") as fo:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=fo, mtime=0, compresslevel=6) as z:
-            shutil.copyfileobj(fi, z, 1 << 20)
+    with (
+        raw.open("rb") as fi,
+        gz.open("wb") as fo,
+        gzip.GzipFile(filename="", mode="wb", fileobj=fo, mtime=0, compresslevel=6) as z,
+    ):
+        shutil.copyfileobj(fi, z, 1 << 20)
     raw.unlink()
     digest = _sha256(gz)
     size = gz.stat().st_size
@@ -76,7 +79,10 @@ def write_archive(out: Path, ref: str, layers: list[Path], config: ImageConfig) 
         blobs.mkdir(parents=True)
         made = [_layer(src, blobs) for src in layers]
         cfg: dict = {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *config.env],
+            "Env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                *config.env,
+            ],
             "WorkingDir": config.workdir,
         }
         if config.entrypoint:

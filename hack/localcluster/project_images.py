@@ -14,7 +14,11 @@ REPO = Path(__file__).resolve().parents[2]
 PROJECT_IMAGES: tuple[tuple[str, Path, Path], ...] = (
     ("localhost/daeploy-runtime:0.1.0", REPO / "daeploy/runtime/Dockerfile", REPO),
     ("localhost/daeploy-operator:0.1.0", REPO / "operator/Dockerfile", REPO),
-    ("localhost/die-roller:1.0.0", REPO / "services/die_roller/Dockerfile", REPO / "services/die_roller"),
+    (
+        "localhost/die-roller:1.0.0",
+        REPO / "services/die_roller/Dockerfile",
+        REPO / "services/die_roller",
+    ),
     ("localhost/yatzee:1.0.0", REPO / "services/yatzee/Dockerfile", REPO / "services/yatzee"),
 )
 

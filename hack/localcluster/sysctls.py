@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -23,8 +24,6 @@ def restore(file: Path) -> None:
     if not file.exists():
         return
     for name, value in json.loads(file.read_text()).items():
-        try:
+        with contextlib.suppress(OSError):
             _path(name).write_text(value)
-        except OSError:
-            pass
     file.unlink()

@@ -60,7 +60,10 @@ def _manifests() -> list[dict]:
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": name, "namespace": NS},
-            "spec": {"selector": {**labels, "role": name}, "ports": [{"port": 80, "targetPort": 8080}]},
+            "spec": {
+                "selector": {**labels, "role": name},
+                "ports": [{"port": 80, "targetPort": 8080}],
+            },
         }
 
     ingress = {
@@ -116,7 +119,9 @@ def test_node_is_ready(cluster):
 
 def test_system_pods_ready(cluster):
     for ns, deploy in (("kube-system", "coredns"), ("traefik", "traefik")):
-        out = json.loads(cluster.kubectl("-n", ns, "get", "deployment", deploy, "-o", "json").stdout)
+        out = json.loads(
+            cluster.kubectl("-n", ns, "get", "deployment", deploy, "-o", "json").stdout
+        )
         assert out["status"].get("readyReplicas") == 1, (ns, deploy, out["status"])
 
 
@@ -154,7 +159,7 @@ def test_kubectl_and_helm_talk_to_the_cluster(cluster, tmp_path):
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
     (chart / "templates" / "cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: helm-probe\ndata:\n  ok: \"yes\"\n"
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: helm-probe\ndata:\n  ok: "yes"\n'
     )
     cluster.helm("upgrade", "--install", "probe", str(chart), "-n", "default", "--wait")
     try:
