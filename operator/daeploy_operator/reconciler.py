@@ -1,0 +1,257 @@
+"""One reconcile of one service name in one namespace: read, decide, build, apply, report.
+
+Every path ends in applying the full desired state, so a missed event, an operator restart or a
+hand-edited child heal the same way. All versions of a name are reconciled together because
+they share the per-name Service and Ingress and compete for the main route.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from daeploy.names import InvalidNameError, label_value
+
+from . import status as status_rules
+from .api import ApiError, Cluster
+from .names import (
+    API_GROUP_VERSION,
+    KIND,
+    ROUTE_CLAIM_ANNOTATION,
+    VERSION_LABEL,
+    name_child_name,
+    name_labels,
+)
+from .resources.deployment import build_version_deployment
+from .resources.ingress import build_name_ingress, ingress_host
+from .resources.rbac import (
+    build_events_role,
+    build_events_role_binding,
+    build_service_account,
+)
+from .resources.service import (
+    build_name_service,
+    build_version_service,
+    selected_version_label,
+)
+from .routing import (
+    RouteClaim,
+    claim_times,
+    group_claim_time,
+    main_route,
+    route_holder,
+    split_duplicates,
+)
+from .settings import OperatorSettings
+from .spec import ServiceVersion
+
+logger = logging.getLogger(__name__)
+
+EventPoster = Callable[[dict[str, Any], status_rules.Event], None]
+
+
+def _no_events(reference: dict[str, Any], event: status_rules.Event) -> None:
+    """Default for tests and tools that run a reconcile outside the operator."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Reconciler:
+    cluster: Cluster
+    settings: OperatorSettings
+    post_event: EventPoster = _no_events
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+    def reconcile_key(self, key: tuple[str, str]) -> None:
+        """Entry for the coalescing runner, which keys runs by (namespace, name)."""
+        self.reconcile(*key)
+
+    def reconcile(self, namespace: str, name: str) -> None:
+        now = self.clock()
+        in_namespace = self._live_versions(namespace)
+        if in_namespace:
+            self._apply_namespace_access(namespace, in_namespace)
+        group = [v for v in in_namespace if v.name == name]
+        if not group:
+            # The garbage collector removes the children of deleted DaeployServices.
+            return
+        holders, duplicates = split_duplicates(group)
+        refused: dict[str, str] = {}
+        for v in holders:
+            refusal = self._apply_version_children(v)
+            if refusal:
+                refused[v.resource_name] = refusal
+
+        deployments, pods = self._observe_versions(namespace, name)
+        availability = {
+            v.resource_name: status_rules.refused(refused[v.resource_name])
+            if v.resource_name in refused
+            else status_rules.availability(
+                v,
+                deployments.get(label_value(v.version)),
+                pods.get(label_value(v.version), []),
+            )
+            for v in holders
+        }
+        claims = claim_times(holders, now)
+        current = self.cluster.get("v1", "Service", namespace, name_child_name(name))
+        route = main_route(
+            holders,
+            claims,
+            {k: c.status for k, c in availability.items()},
+            selected_version_label(current),
+        )
+        self.cluster.apply(build_name_service(name, namespace, group, route.target))
+
+        host = self._host(namespace)
+        claimed_at = group_claim_time(group)
+        holder_namespace = route_holder(
+            RouteClaim(namespace, claimed_at), self._other_claims(namespace, name, host)
+        )
+        routes_here = holder_namespace == namespace
+        if routes_here:
+            self.cluster.apply(
+                build_name_ingress(
+                    name,
+                    namespace,
+                    group,
+                    [v.version for v in holders],
+                    route_main=route.target is not None,
+                    host=host,
+                    ingress_class=self.settings.ingress_class,
+                    claimed_at=claimed_at,
+                )
+            )
+        elif self.cluster.delete(
+            "networking.k8s.io/v1", "Ingress", namespace, name_child_name(name)
+        ):
+            logger.info(
+                "removed the Ingress of %s in %s: namespace %s holds its routes on host %r",
+                name,
+                namespace,
+                holder_namespace,
+                host,
+            )
+
+        for v in group:
+            holder = duplicates.get(v.resource_name)
+            if holder is not None:
+                available, routed = status_rules.duplicate(v, holder)
+                new = status_rules.build_status(
+                    v,
+                    available=available,
+                    routed_=routed,
+                    route=route,
+                    claimed_at=None,
+                    host=host,
+                    routes_here=False,
+                    available_replicas=0,
+                    now=now,
+                )
+            else:
+                deployment = deployments.get(label_value(v.version)) or {}
+                new = status_rules.build_status(
+                    v,
+                    available=availability[v.resource_name],
+                    routed_=status_rules.routed(
+                        v, route, holder_namespace=holder_namespace, host=host
+                    ),
+                    route=route,
+                    claimed_at=claims.get(v.resource_name),
+                    host=host,
+                    routes_here=routes_here,
+                    available_replicas=int(
+                        (deployment.get("status") or {}).get("availableReplicas") or 0
+                    ),
+                    now=now,
+                )
+            self._report(v, new)
+
+    def _live_versions(self, namespace: str) -> list[ServiceVersion]:
+        versions = []
+        for obj in self.cluster.list(API_GROUP_VERSION, KIND, namespace):
+            try:
+                version = ServiceVersion.from_object(obj)
+            except (InvalidNameError, KeyError, TypeError, ValueError) as error:
+                logger.warning(
+                    "skipping DaeployService %s/%s: %s",
+                    namespace,
+                    (obj.get("metadata") or {}).get("name"),
+                    error,
+                )
+                continue
+            if not version.deleting:
+                versions.append(version)
+        return versions
+
+    def _apply_version_children(self, version: ServiceVersion) -> str | None:
+        """Apply a version's Deployment and Service; the API server's refusal, if it refused.
+
+        A spec the CRD accepts can still build a child the API server refuses (for example an
+        unknown resource name in spec.resources); that belongs in the status, not in a retry loop.
+        """
+        for child in (
+            build_version_deployment(version, self.settings.runtime_image),
+            build_version_service(version),
+        ):
+            try:
+                self.cluster.apply(child)
+            except ApiError as error:
+                if error.status not in (400, 422):
+                    raise
+                return f"the API server refused the {child['kind']}: {error}"
+        return None
+
+    def _apply_namespace_access(self, namespace: str, owners: list[ServiceVersion]) -> None:
+        """The ServiceAccount comes first: pods of a Deployment cannot start without it."""
+        self.cluster.apply(build_service_account(namespace, owners))
+        self.cluster.apply(build_events_role(namespace, owners))
+        self.cluster.apply(build_events_role_binding(namespace, owners))
+
+    def _observe_versions(
+        self, namespace: str, name: str
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """Deployments and pods of the name, keyed by their version label."""
+        labels = name_labels(name)
+        deployments = {
+            (d["metadata"].get("labels") or {}).get(VERSION_LABEL, ""): d
+            for d in self.cluster.list("apps/v1", "Deployment", namespace, labels)
+        }
+        pods: dict[str, list[dict[str, Any]]] = {}
+        for pod in self.cluster.list("v1", "Pod", namespace, labels):
+            label = (pod["metadata"].get("labels") or {}).get(VERSION_LABEL, "")
+            pods.setdefault(label, []).append(pod)
+        return deployments, pods
+
+    def _host(self, namespace: str) -> str:
+        ns = self.cluster.get("v1", "Namespace", None, namespace) or {}
+        annotations: Mapping[str, str] = (ns.get("metadata") or {}).get("annotations") or {}
+        return self.settings.host_for(namespace, annotations)
+
+    def _other_claims(self, namespace: str, name: str, host: str) -> list[RouteClaim]:
+        """Claims of other namespaces on the same name and host, from their Ingresses."""
+        claims = []
+        for ingress in self.cluster.list(
+            "networking.k8s.io/v1", "Ingress", None, name_labels(name)
+        ):
+            metadata = ingress.get("metadata") or {}
+            if metadata.get("namespace") == namespace or ingress_host(ingress) != host:
+                continue
+            claimed_at = (metadata.get("annotations") or {}).get(ROUTE_CLAIM_ANNOTATION) or (
+                metadata.get("creationTimestamp") or ""
+            )
+            claims.append(RouteClaim(metadata.get("namespace", ""), claimed_at))
+        return claims
+
+    def _report(self, version: ServiceVersion, new: dict[str, Any]) -> None:
+        if new == dict(version.status):
+            return
+        self.cluster.apply_status(version.reference(), new)
+        for event in status_rules.status_events(version.status, new):
+            self.post_event(version.reference(), event)

@@ -1,0 +1,150 @@
+"""The Deployment that runs one version.
+
+Built for switches that lose no request: pods are only Ready when the app says so, a rolling
+update never removes a ready pod before its successor is ready, and a stopping pod keeps serving
+for a few seconds while Services and the Ingress stop sending it traffic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..names import (
+    CONTAINER_NAME,
+    CONTAINER_PORT_NAME,
+    LIVE_PATH,
+    READY_PATH,
+    RESERVED_ENV,
+    SERVICE_ACCOUNT,
+    SOURCE_ARCHIVE,
+    SOURCE_ARCHIVE_KEY,
+    SOURCE_MOUNT,
+    version_child_name,
+    version_labels,
+    version_selector,
+)
+from ..spec import ServiceVersion
+from .owners import controller_owner
+
+RUN_AS_USER = 10001
+PRE_STOP_SLEEP_SECONDS = 5
+TERMINATION_GRACE_SECONDS = 40
+PROGRESS_DEADLINE_SECONDS = 300
+
+
+def build_version_deployment(version: ServiceVersion, runtime_image: str) -> dict[str, Any]:
+    """The Deployment for ``version``; source deploys run ``runtime_image`` on the packed folder."""
+    labels = version_labels(version.name, version.version)
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": SERVICE_ACCOUNT,
+        # notify() posts Events with the pod's token.
+        "automountServiceAccountToken": True,
+        # Service links would put one variable per Service of the namespace into every pod.
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_container(version, runtime_image)],
+    }
+    if version.source_config_map:
+        pod_spec["volumes"] = [
+            {
+                "name": "source",
+                "configMap": {
+                    "name": version.source_config_map,
+                    "items": [{"key": SOURCE_ARCHIVE_KEY, "path": SOURCE_ARCHIVE_KEY}],
+                },
+            },
+            {"name": "tmp", "emptyDir": {}},
+        ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": version_child_name(version.name, version.version),
+            "namespace": version.namespace,
+            "labels": labels,
+            "ownerReferences": [controller_owner(version)],
+        },
+        "spec": {
+            "replicas": version.replicas,
+            "revisionHistoryLimit": 3,
+            "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS,
+            "selector": {"matchLabels": version_selector(version.name, version.version)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def _container(version: ServiceVersion, runtime_image: str) -> dict[str, Any]:
+    probe_port = CONTAINER_PORT_NAME
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": version.image or runtime_image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": CONTAINER_PORT_NAME, "containerPort": version.port, "protocol": "TCP"}],
+        "env": _env(version),
+        "resources": dict(version.resources),
+        "startupProbe": {
+            "httpGet": {"path": LIVE_PATH, "port": probe_port},
+            "periodSeconds": 1,
+            "timeoutSeconds": 2,
+            "failureThreshold": 120,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": READY_PATH, "port": probe_port},
+            "periodSeconds": 2,
+            "timeoutSeconds": 2,
+            "failureThreshold": 2,
+            "successThreshold": 1,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": LIVE_PATH, "port": probe_port},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        # Endpoints and the Ingress drop a terminating pod asynchronously; keep serving meanwhile.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    if version.source_config_map:
+        container["volumeMounts"] = [
+            {"name": "source", "mountPath": SOURCE_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ]
+    return container
+
+
+def _env(version: ServiceVersion) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "DAEPLOY_SERVICE_NAME", "value": version.name},
+        {"name": "DAEPLOY_SERVICE_VERSION", "value": version.version},
+        {
+            "name": "DAEPLOY_NAMESPACE",
+            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}},
+        },
+        {"name": "DAEPLOY_RESOURCE_NAME", "value": version.resource_name},
+        {"name": "DAEPLOY_RESOURCE_UID", "value": version.uid},
+        {"name": "DAEPLOY_PORT", "value": str(version.port)},
+    ]
+    if version.source_config_map:
+        env.append({"name": "DAEPLOY_SOURCE_ARCHIVE", "value": SOURCE_ARCHIVE})
+    # The CRD refuses these names; an object stored before that rule must not shadow them.
+    env.extend({"name": k, "value": v} for k, v in version.env if k not in RESERVED_ENV)
+    return env

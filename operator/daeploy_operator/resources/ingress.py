@@ -1,0 +1,71 @@
+"""The per-name Ingress: /services/<name> to the main version, /services/<name>_<version> to each.
+
+Prefix paths match whole path segments, so /services/die_roller never captures
+/services/die_roller_1.0.0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..names import (
+    ROUTE_CLAIM_ANNOTATION,
+    SERVICE_PORT,
+    name_child_name,
+    name_labels,
+    service_path,
+    version_child_name,
+    version_path,
+)
+from ..spec import ServiceVersion
+from .owners import shared_owners
+
+
+def build_name_ingress(
+    name: str,
+    namespace: str,
+    owners: Iterable[ServiceVersion],
+    versions: Iterable[str],
+    *,
+    route_main: bool,
+    host: str,
+    ingress_class: str,
+    claimed_at: str,
+) -> dict[str, Any]:
+    """Routes for one service name; ``route_main`` is False while no version is main."""
+    paths: list[dict[str, Any]] = []
+    if route_main:
+        paths.append(_path(service_path(name), name_child_name(name)))
+    paths.extend(
+        _path(version_path(name, v), version_child_name(name, v)) for v in sorted(set(versions))
+    )
+    rule: dict[str, Any] = {"http": {"paths": paths}}
+    if host:
+        rule = {"host": host, **rule}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": name_child_name(name),
+            "namespace": namespace,
+            "labels": name_labels(name),
+            "annotations": {ROUTE_CLAIM_ANNOTATION: claimed_at},
+            "ownerReferences": shared_owners(owners),
+        },
+        "spec": {"ingressClassName": ingress_class, "rules": [rule]},
+    }
+
+
+def ingress_host(ingress: dict[str, Any]) -> str:
+    """The host an Ingress built here serves ('' for any host)."""
+    rules = (ingress.get("spec") or {}).get("rules") or [{}]
+    return rules[0].get("host") or ""
+
+
+def _path(path: str, service: str) -> dict[str, Any]:
+    return {
+        "path": path,
+        "pathType": "Prefix",
+        "backend": {"service": {"name": service, "port": {"number": SERVICE_PORT}}},
+    }

@@ -1,0 +1,152 @@
+"""Operator settings, read once from environment variables the Helm chart sets.
+
+Env-driven so the same image serves any cluster: the chart turns its values into these variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .names import HOST_ANNOTATION
+
+DEFAULT_RUNTIME_IMAGE = "localhost/daeploy-runtime:0.1.0"
+DEFAULT_INGRESS_CLASS = "traefik"
+DEFAULT_LIVENESS_ENDPOINT = "http://0.0.0.0:8080/healthz"
+
+_HOST_PATTERN = re.compile(
+    r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class SettingsError(ValueError):
+    """An environment variable the operator cannot use; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """Everything the operator takes from its environment."""
+
+    ingress_class: str = DEFAULT_INGRESS_CLASS
+    host: str = ""
+    namespace_hosts: Mapping[str, str] = field(default_factory=dict)
+    watch_namespaces: tuple[str, ...] = ()
+    runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    resync_seconds: float = 30.0
+    # Sent to the API server as timeoutSeconds, which must be a whole number.
+    watch_server_timeout: int = 120
+    watch_client_timeout: float = 150.0
+    liveness_endpoint: str = DEFAULT_LIVENESS_ENDPOINT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
+        env = os.environ if env is None else env
+        host = env.get("DAEPLOY_INGRESS_HOST", "").strip()
+        if host:
+            _check_host("DAEPLOY_INGRESS_HOST", host)
+        namespace_hosts = _parse_namespace_hosts(env.get("DAEPLOY_NAMESPACE_HOSTS", ""))
+        watch = tuple(
+            ns.strip() for ns in env.get("DAEPLOY_WATCH_NAMESPACES", "").split(",") if ns.strip()
+        )
+        for ns in watch:
+            if not _NAMESPACE_PATTERN.fullmatch(ns):
+                raise SettingsError(
+                    f"DAEPLOY_WATCH_NAMESPACES: {ns!r} is not a namespace name; use a comma "
+                    "separated list such as 'team-a,team-b', or leave it empty to watch all"
+                )
+        ingress_class = env.get("DAEPLOY_INGRESS_CLASS", DEFAULT_INGRESS_CLASS).strip()
+        if not _NAMESPACE_PATTERN.fullmatch(ingress_class):
+            raise SettingsError(
+                f"DAEPLOY_INGRESS_CLASS: {ingress_class!r} is not an IngressClass name "
+                "(for example 'traefik')"
+            )
+        runtime_image = env.get("DAEPLOY_RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE).strip()
+        if not runtime_image or any(c.isspace() for c in runtime_image):
+            raise SettingsError(
+                f"DAEPLOY_RUNTIME_IMAGE: {runtime_image!r} is not an image reference "
+                f"(for example {DEFAULT_RUNTIME_IMAGE!r})"
+            )
+        server_timeout = _positive_int(env, "DAEPLOY_WATCH_SERVER_TIMEOUT", 120)
+        client_timeout = _positive(env, "DAEPLOY_WATCH_CLIENT_TIMEOUT", server_timeout + 30.0)
+        if client_timeout <= server_timeout:
+            raise SettingsError(
+                "DAEPLOY_WATCH_CLIENT_TIMEOUT must be larger than DAEPLOY_WATCH_SERVER_TIMEOUT, "
+                "so that the server closes a healthy watch before the client gives up on it"
+            )
+        return cls(
+            ingress_class=ingress_class,
+            host=host,
+            namespace_hosts=namespace_hosts,
+            watch_namespaces=watch,
+            runtime_image=runtime_image,
+            resync_seconds=_positive(env, "DAEPLOY_RESYNC_SECONDS", 30.0),
+            watch_server_timeout=server_timeout,
+            watch_client_timeout=client_timeout,
+            liveness_endpoint=env.get("DAEPLOY_LIVENESS_ENDPOINT", DEFAULT_LIVENESS_ENDPOINT),
+        )
+
+    def host_for(self, namespace: str, namespace_annotations: Mapping[str, str]) -> str:
+        """The Ingress host of a namespace: its annotation, else the chart's map, else the default.
+
+        An empty string means no host: the rules match any host.
+        """
+        annotated = namespace_annotations.get(HOST_ANNOTATION, "").strip()
+        if annotated and _HOST_PATTERN.fullmatch(annotated):
+            return annotated
+        return self.namespace_hosts.get(namespace, self.host)
+
+
+def _check_host(variable: str, host: str) -> None:
+    if not _HOST_PATTERN.fullmatch(host):
+        raise SettingsError(
+            f"{variable}: {host!r} is not a DNS host name; use lowercase letters, digits, dashes "
+            "and dots, for example 'daeploy.example.com'"
+        )
+
+
+def _parse_namespace_hosts(raw: str) -> dict[str, str]:
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SettingsError(
+            f"DAEPLOY_NAMESPACE_HOSTS is not JSON ({error}); use an object such as "
+            '{"team-a": "a.example.com"}'
+        ) from error
+    if not isinstance(parsed, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+    ):
+        raise SettingsError(
+            'DAEPLOY_NAMESPACE_HOSTS must map namespace names to hosts, e.g. {"team-a": '
+            '"a.example.com"}'
+        )
+    for host in parsed.values():
+        _check_host("DAEPLOY_NAMESPACE_HOSTS", host)
+    return dict(parsed)
+
+
+def _positive(env: Mapping[str, str], variable: str, default: float) -> float:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise SettingsError(f"{variable}: {raw!r} is not a positive number of seconds")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError(f"{variable}: {raw!r} is not a positive whole number of seconds")
+    return int(raw)

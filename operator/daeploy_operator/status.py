@@ -1,0 +1,335 @@
+"""The status of a DaeployService, decided from what the cluster shows: pure functions.
+
+Conditions follow the API conventions: ``Available`` (pods serve), ``Routed`` (the Ingress sends
+this version its traffic) and ``Ready`` (both), with CamelCase reasons that say why. Transition
+times only move when a condition's status changes, so a status rewritten with the same facts is
+byte-for-byte the same and costs no write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import timestamps
+from .names import service_path, url_for, version_path
+from .routing import MainRoute
+from .spec import ServiceVersion
+
+AVAILABLE = "Available"
+ROUTED = "Routed"
+READY = "Ready"
+CONDITION_TYPES = (READY, AVAILABLE, ROUTED)
+
+IMAGE_PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
+CONTAINER_FAILURES = (
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+)
+DUPLICATE_VERSION = "DuplicateVersion"
+CHILD_REFUSED = "ChildRefused"
+ROUTE_HELD = "RouteHeldByOtherNamespace"
+# Reasons that need a person to act; they are posted as Warning Events.
+PROBLEM_REASONS = frozenset(
+    {
+        *IMAGE_PULL_FAILURES,
+        *CONTAINER_FAILURES,
+        DUPLICATE_VERSION,
+        CHILD_REFUSED,
+        ROUTE_HELD,
+        "ReplicaFailure",
+        "ProgressDeadlineExceeded",
+        "Unschedulable",
+    }
+)
+MAX_MESSAGE = 2000
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post on the DaeployService."""
+
+    type: str
+    reason: str
+    message: str
+
+
+def _deployment_available(deployment: Mapping[str, Any] | None) -> int:
+    if not deployment:
+        return 0
+    return int((deployment.get("status") or {}).get("availableReplicas") or 0)
+
+
+def availability(
+    version: ServiceVersion,
+    deployment: Mapping[str, Any] | None,
+    pods: Sequence[Mapping[str, Any]],
+) -> Condition:
+    """Available when every requested replica is available; otherwise the clearest reason why."""
+    if version.replicas == 0:
+        return Condition(
+            AVAILABLE,
+            False,
+            "ScaledToZero",
+            f"spec.replicas is 0: version {version.version} is stopped",
+        )
+    available = _deployment_available(deployment)
+    counts = f"{available}/{version.replicas} replicas available"
+    if available >= version.replicas:
+        return Condition(AVAILABLE, True, "MinimumReplicasAvailable", counts)
+    failure = pod_failure(pods)
+    if failure is not None:
+        return Condition(AVAILABLE, False, failure[0], _clip(f"{failure[1]} ({counts})"))
+    for cond in (deployment or {}).get("status", {}).get("conditions") or []:
+        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            return Condition(
+                AVAILABLE, False, "ReplicaFailure", _clip(cond.get("message") or counts)
+            )
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return Condition(
+                AVAILABLE, False, "ProgressDeadlineExceeded", _clip(cond.get("message") or counts)
+            )
+    return Condition(AVAILABLE, False, "Deploying", counts)
+
+
+def refused(message: str) -> Condition:
+    """Not available because the API server refused to store a child built from the spec."""
+    return Condition(AVAILABLE, False, CHILD_REFUSED, _clip(message))
+
+
+def pod_failure(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """The most telling pod problem: image pulls first, then crashes, then scheduling."""
+    found: list[tuple[int, str, str]] = []
+    for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name", "")):
+        status = pod.get("status") or {}
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        for container in status.get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason") or ""
+            name = container.get("name", "")
+            if reason in IMAGE_PULL_FAILURES:
+                image = container.get("image", "")
+                detail = waiting.get("message") or "the image is not available on the node"
+                found.append(
+                    (0, reason, f"cannot pull image {image!r} for container {name}: {detail}")
+                )
+            elif reason in CONTAINER_FAILURES:
+                found.append((1, reason, _crash_message(name, reason, container, waiting)))
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
+                found.append((2, "Unschedulable", cond.get("message") or "no node fits the pod"))
+    if not found:
+        return None
+    _, reason, message = min(found, key=lambda f: f[0])
+    return reason, _clip(message)
+
+
+def _crash_message(
+    name: str, reason: str, container: Mapping[str, Any], waiting: Mapping[str, Any]
+) -> str:
+    terminated = (container.get("lastState") or {}).get("terminated") or {}
+    if reason != "CrashLoopBackOff" or not terminated:
+        return f"container {name}: {waiting.get('message') or reason}"
+    code = terminated.get("exitCode")
+    why = (terminated.get("message") or terminated.get("reason") or "").strip()
+    restarts = container.get("restartCount", 0)
+    return (
+        f"container {name} keeps crashing (exit code {code}, {restarts} restarts): "
+        f"{why or 'no termination message'}"
+    )
+
+
+def routed(
+    version: ServiceVersion,
+    route: MainRoute,
+    *,
+    holder_namespace: str,
+    host: str,
+) -> Condition:
+    """Whether this version's routes are in place, and what /services/<name> does."""
+    name, ver = version.name, version.version
+    own_path, main_path = version_path(name, ver), service_path(name)
+    if holder_namespace != version.namespace:
+        where = f"host {host!r}" if host else "the ingress (no host)"
+        return Condition(
+            ROUTED,
+            False,
+            ROUTE_HELD,
+            f"namespace {holder_namespace!r} already serves {main_path} on {where}; give this "
+            "namespace its own host with the namespace annotation daeploy.io/host or the "
+            "chart value ingress.namespaceHosts",
+        )
+    if route.target == ver:
+        return Condition(ROUTED, True, "MainVersion", f"{main_path} and {own_path} route here")
+    if route.winner == ver:
+        return Condition(
+            ROUTED,
+            False,
+            "MainPendingAvailability",
+            f"{own_path} routes here; {main_path} moves here once this version is Available "
+            f"and stays with version {route.target} until then",
+        )
+    if version.main:
+        return Condition(
+            ROUTED,
+            True,
+            "MainClaimSuperseded",
+            f"{own_path} routes here; spec.main is true but version {route.winner} claimed main "
+            f"later, so {main_path} routes to version {route.target}",
+        )
+    if route.target is None:
+        return Condition(
+            ROUTED,
+            True,
+            "NoMainVersion",
+            f"{own_path} routes here; no version sets spec.main, so {main_path} routes nowhere",
+        )
+    return Condition(
+        ROUTED,
+        True,
+        "VersionRouted",
+        f"{own_path} routes here; {main_path} routes to {route.target}",
+    )
+
+
+def duplicate(version: ServiceVersion, holder: ServiceVersion) -> tuple[Condition, Condition]:
+    """Available and Routed of a DaeployService that repeats another's name and version."""
+    message = (
+        f"DaeployService {holder.resource_name!r} already deploys {version.name} "
+        f"{version.version}; delete one of the two"
+    )
+    return (
+        Condition(AVAILABLE, False, DUPLICATE_VERSION, message),
+        Condition(ROUTED, False, DUPLICATE_VERSION, message),
+    )
+
+
+def ready(available: Condition, routed_: Condition) -> Condition:
+    """Ready = Available and Routed; the reason is the first one missing."""
+    if available.status and routed_.status:
+        return Condition(READY, True, "Ready", routed_.message)
+    cause = routed_ if available.status else available
+    return Condition(READY, False, cause.reason, cause.message)
+
+
+def merge_conditions(
+    old: Iterable[Mapping[str, Any]],
+    new: Iterable[Condition],
+    now: datetime,
+    generation: int,
+) -> list[dict[str, Any]]:
+    """Conditions as stored: a transition time is kept while the status stays the same."""
+    previous = {c.get("type"): c for c in old}
+    merged = []
+    for cond in new:
+        status = "True" if cond.status else "False"
+        before = previous.get(cond.type)
+        if before and before.get("status") == status and before.get("lastTransitionTime"):
+            since = before["lastTransitionTime"]
+        else:
+            since = timestamps.to_seconds(now)
+        merged.append(
+            {
+                "type": cond.type,
+                "status": status,
+                "observedGeneration": generation,
+                "lastTransitionTime": since,
+                "reason": cond.reason,
+                "message": cond.message,
+            }
+        )
+    return merged
+
+
+def phase(available: Condition) -> str:
+    """The STATUS column, in Daeploy's words."""
+    if available.status:
+        return "running"
+    if available.reason == "ScaledToZero":
+        return "stopped"
+    if available.reason in PROBLEM_REASONS:
+        return "failed"
+    return "pending"
+
+
+def build_status(
+    version: ServiceVersion,
+    *,
+    available: Condition,
+    routed_: Condition,
+    route: MainRoute,
+    claimed_at: str | None,
+    host: str,
+    routes_here: bool,
+    available_replicas: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The whole status subresource of one DaeployService.
+
+    ``routes_here`` is False when the version's path is not in this namespace's Ingress.
+    """
+    conditions = merge_conditions(
+        version.status.get("conditions") or [],
+        [ready(available, routed_), available, routed_],
+        now,
+        version.generation,
+    )
+    is_main = route.target == version.version and routes_here
+    status: dict[str, Any] = {
+        "observedGeneration": version.generation,
+        "phase": phase(available),
+        "main": is_main,
+        "mainMark": "*" if is_main else "",
+        "availableReplicas": available_replicas,
+        "conditions": conditions,
+    }
+    current = phase(available)
+    if current == "running":
+        since = conditions[1]["lastTransitionTime"]
+        status["runningSince"] = since
+        status["running"] = f"Running (since {timestamps.human(since)})"
+    elif current == "stopped":
+        status["running"] = "Stopped"
+    elif current == "failed":
+        status["running"] = f"Not running ({available.reason})"
+    else:
+        status["running"] = "Starting"
+    if claimed_at:
+        status["mainClaimedAt"] = claimed_at
+    if routes_here:
+        status["url"] = url_for(host, version_path(version.name, version.version))
+        if is_main:
+            status["serviceUrl"] = url_for(host, service_path(version.name))
+    return status
+
+
+def status_events(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Event]:
+    """Events for what changed between two statuses: Available and Routed transitions."""
+    before = {c.get("type"): c for c in old.get("conditions") or []}
+    events = []
+    for cond in new.get("conditions") or []:
+        if cond["type"] not in (AVAILABLE, ROUTED):
+            continue
+        prior = before.get(cond["type"])
+        if prior and (prior.get("status"), prior.get("reason")) == (cond["status"], cond["reason"]):
+            continue
+        kind = "Warning" if cond["reason"] in PROBLEM_REASONS else "Normal"
+        events.append(Event(kind, cond["reason"], cond["message"]))
+    return events
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."

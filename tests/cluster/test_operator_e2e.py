@@ -1,0 +1,531 @@
+"""The operator on the local cluster: the tutorial end to end, main switches under load, bad
+manifests, self-healing and clean deletion.
+
+Requests go only to the cluster's ingress address (the node in the project's own network
+namespace); every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from daeploy.names import service_object_name, version_object_name
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "daeploy-operator"
+MANAGED = "app.kubernetes.io/managed-by=daeploy-operator"
+
+pytestmark = pytest.mark.cluster
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 120, every: float = 1) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (AssertionError, httpx.HTTPError, ValueError) as error:
+            last = error
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+def post(cluster: Any, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
+    return httpx.post(f"{cluster.ingress_url}{path}", json=body or {}, timeout=15, **kwargs)
+
+
+def get_json(cluster: Any, *args: str) -> Any:
+    return json.loads(cluster.kubectl(*args, "-o", "json").stdout)
+
+
+def dsvc(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
+    return get_json(cluster, "get", "daeployservice", name, "-n", namespace)
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond["type"] == kind:
+            return cond
+    return {}
+
+
+def manifest(
+    name: str, version: str, *, resource: str | None = None, **spec: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name, "version": version}
+    body.update(spec)
+    return {
+        "apiVersion": "daeploy.io/v1alpha1",
+        "kind": "DaeployService",
+        "metadata": {"name": resource or version_object_name(name, version)},
+        "spec": body,
+    }
+
+
+def apply(cluster: Any, namespace: str, obj: dict[str, Any], check: bool = True) -> Any:
+    # JSON is YAML, and keeps strings such as "yes" strings.
+    return cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj), check=check)
+
+
+def wait_ready(cluster: Any, namespace: str, *names: str, timeout: int = 300) -> None:
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Ready",
+        *[f"daeployservice/{n}" for n in names],
+        "-n",
+        namespace,
+        f"--timeout={timeout}s",
+        timeout=timeout + 20,
+    )
+
+
+def selected_version(cluster: Any, namespace: str, name: str) -> str:
+    service = get_json(cluster, "get", "service", service_object_name(name), "-n", namespace)
+    return service["spec"]["selector"].get("daeploy.io/version", "")
+
+
+class SteadyLoad:
+    """Sequential requests at most every ``interval`` seconds, in a thread, bounded."""
+
+    def __init__(self, url: str, interval: float = 0.025, max_requests: int = 24000,
+                 max_seconds: float = 600) -> None:  # fmt: skip
+        self.url = url
+        self.interval = interval
+        self.max_requests = max_requests
+        self.max_seconds = max_seconds
+        self.answers: list[int] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> SteadyLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        with httpx.Client(timeout=10) as client:
+            sent = 0
+            while not self._stop.is_set() and sent < self.max_requests:
+                if time.monotonic() > deadline:
+                    self.failures.append("load ran past its time bound")
+                    return
+                started = time.monotonic()
+                sent += 1
+                try:
+                    response = client.post(self.url, json={})
+                    if response.status_code == 200:
+                        self.answers.append(int(response.json()))
+                    else:
+                        self.failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
+                except (httpx.HTTPError, ValueError) as error:
+                    self.failures.append(repr(error))
+                self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tutorial(cluster: Any, daeploy_operator: str) -> Iterator[str]:
+    """The tutorial's die_roller and yatzee, applied with kubectl into a fresh namespace."""
+    namespace = f"e2e-tutorial-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    for service in ("die_roller", "yatzee"):
+        cluster.kubectl(
+            "apply", "-n", namespace, "-f", str(REPO / "services" / service / "daeployservice.yaml")
+        )
+    wait_ready(
+        cluster,
+        namespace,
+        version_object_name("die_roller", "1.0.0"),
+        version_object_name("yatzee", "1.0.0"),
+    )
+    # Ready means the routes are in the Ingress; the ingress controller loads them a moment later.
+    wait_until(
+        lambda: all(
+            post(cluster, path).status_code == 200
+            for path in ("/services/die_roller/roll_die", "/services/yatzee/play")
+        ),
+        "the ingress controller to route the tutorial",
+        timeout=60,
+    )
+    yield namespace
+    cluster.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=180s", timeout=200)
+
+
+@pytest.fixture(scope="module")
+def die_roller_2_image(cluster: Any, project_images: Any, tmp_path_factory: Any) -> str:
+    """die_roller 2.0.0: the same folder and Dockerfile, a service that always rolls 6."""
+    context = tmp_path_factory.mktemp("die_roller_2") / "die_roller"
+    shutil.copytree(REPO / "services" / "die_roller", context)
+    (context / "service.py").write_text(
+        "from daeploy import service\n\n\n"
+        "@service.entrypoint\n"
+        "def roll_die() -> int:\n"
+        "    return 6\n\n\n"
+        'if __name__ == "__main__":\n'
+        "    service.run()\n"
+    )
+    tag = "localhost/die-roller:2.0.0"
+    cluster.build_image(context, tag)
+    return tag
+
+
+# --- the chart and the operator --------------------------------------------------------------
+
+
+def test_chart_lints_clean(cluster: Any) -> None:
+    cluster.helm("lint", "--strict", str(CHART))
+
+
+def test_operator_logs_are_json(cluster: Any, daeploy_operator: str) -> None:
+    logs = cluster.kubectl(
+        "logs", "-n", daeploy_operator, "deployment/daeploy-operator", "--tail=20"
+    ).stdout.splitlines()
+    assert logs
+    for line in logs:
+        assert "message" in json.loads(line)
+
+
+# --- the tutorial ----------------------------------------------------------------------------
+
+
+def test_kubectl_get_dsvc_shows_main_version_status_running(cluster: Any, tutorial: str) -> None:
+    table = cluster.kubectl("get", "dsvc", "-n", tutorial).stdout.splitlines()
+    assert re.split(r"\s{2,}", table[0].strip()) == [
+        "NAME", "MAIN", "SERVICE", "VERSION", "STATUS", "RUNNING", "AGE",
+    ]  # fmt: skip
+    rows = {line.split()[0]: line for line in table[1:]}
+    row = rows[version_object_name("die_roller", "1.0.0")]
+    assert re.search(r"\s\*\s+die_roller\s+1\.0\.0\s+running\s+Running \(since \d{4}-", row), row
+    category = cluster.kubectl("get", "daeploy", "-n", tutorial).stdout
+    assert version_object_name("yatzee", "1.0.0") in category
+
+
+def test_status_carries_urls_and_conditions(cluster: Any, tutorial: str) -> None:
+    obj = dsvc(cluster, tutorial, version_object_name("die_roller", "1.0.0"))
+    status = obj["status"]
+    assert status["url"].endswith("/services/die_roller_1.0.0")
+    assert status["serviceUrl"].endswith("/services/die_roller")
+    assert status["observedGeneration"] == obj["metadata"]["generation"]
+    for kind in ("Ready", "Available", "Routed"):
+        assert condition(obj, kind)["status"] == "True", condition(obj, kind)
+
+
+def test_yatzee_plays_five_sorted_dice(cluster: Any, tutorial: str) -> None:
+    response = post(cluster, "/services/yatzee/play")
+    assert response.status_code == 200, response.text
+    dice = response.json()
+    assert len(dice) == 5
+    assert dice == sorted(dice)
+    assert all(isinstance(d, int) and 1 <= d <= 6 for d in dice)
+
+
+def test_a_version_answers_at_its_own_path(cluster: Any, tutorial: str) -> None:
+    response = post(cluster, "/services/die_roller_1.0.0/roll_die")
+    assert response.status_code == 200, response.text
+    assert 1 <= response.json() <= 6
+
+
+def test_docs_render_and_the_openapi_document_loads(cluster: Any, tutorial: str) -> None:
+    docs = httpx.get(f"{cluster.ingress_url}/services/yatzee/docs", timeout=15)
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+    match = re.search(r"""url:\s*['"]([^'"]+openapi\.json)['"]""", docs.text)
+    assert match, docs.text[:500]
+    assert match.group(1).startswith("/services/yatzee")
+    spec = httpx.get(f"{cluster.ingress_url}{match.group(1)}", timeout=15)
+    assert spec.status_code == 200
+    assert "/play" in spec.json()["paths"]
+
+
+def test_main_switches_both_ways_under_load_without_losing_a_request(
+    cluster: Any, tutorial: str, die_roller_2_image: str
+) -> None:
+    v1 = version_object_name("die_roller", "1.0.0")
+    v2 = version_object_name("die_roller", "2.0.0")
+    with SteadyLoad(f"{cluster.ingress_url}/services/die_roller/roll_die") as load:
+        wait_until(lambda: len(load.answers) >= 20, "the load to get going", timeout=60)
+
+        apply(
+            cluster, tutorial, manifest("die_roller", "2.0.0", main=True, image=die_roller_2_image)
+        )
+        wait_ready(cluster, tutorial, v2)
+        assert selected_version(cluster, tutorial, "die_roller") == "2.0.0"
+        assert dsvc(cluster, tutorial, v2)["status"]["mainMark"] == "*"
+        assert dsvc(cluster, tutorial, v1)["status"]["mainMark"] == ""
+        assert condition(dsvc(cluster, tutorial, v1), "Routed")["reason"] == "MainClaimSuperseded"
+        wait_until(
+            lambda: all(
+                post(cluster, "/services/die_roller/roll_die").json() == 6 for _ in range(10)
+            ),
+            "/services/die_roller to answer 6",
+            timeout=60,
+        )
+        wait_until(
+            lambda: post(cluster, "/services/yatzee/play").json() == [6, 6, 6, 6, 6],
+            "yatzee to throw five sixes",
+            timeout=60,
+        )
+        wait_until(
+            lambda: any(
+                e.get("message") == "YATZEE!!!"
+                for e in get_json(cluster, "get", "events", "-n", tutorial)["items"]
+            ),
+            "the YATZEE!!! event",
+            timeout=60,
+        )
+        seen_before_switch_back = len(load.answers)
+
+        # Switch back: 2.0.0 gives up its claim; 1.0.0 still claims main and is available.
+        cluster.kubectl(
+            "patch", "dsvc", v2, "-n", tutorial, "--type=merge", "-p", '{"spec":{"main":false}}'
+        )
+        cluster.kubectl(
+            "wait", "--for=jsonpath={.status.mainMark}=*", f"dsvc/{v1}", "-n", tutorial,
+            "--timeout=120s", timeout=140,
+        )  # fmt: skip
+        assert selected_version(cluster, tutorial, "die_roller") == "1.0.0"
+        wait_until(
+            lambda: any(a != 6 for a in load.answers[seen_before_switch_back:]),
+            "1.0.0 to roll something other than 6 again",
+            timeout=90,
+        )
+        wait_until(lambda: len(load.answers) >= seen_before_switch_back + 100, "more load")
+    assert load.failures == [], load.failures[:10]
+    assert 6 in load.answers and any(a != 6 for a in load.answers)
+    cluster.kubectl("delete", "dsvc", v2, "-n", tutorial, "--wait=true", timeout=120)
+
+
+def test_a_new_main_that_cannot_start_leaves_the_old_main_serving(
+    cluster: Any, tutorial: str
+) -> None:
+    v3 = version_object_name("die_roller", "3.0.0")
+    apply(
+        cluster,
+        tutorial,
+        manifest("die_roller", "3.0.0", main=True, image="localhost/missing:3.0.0"),
+    )
+    failing = wait_until(
+        lambda: (
+            condition(dsvc(cluster, tutorial, v3), "Available").get("reason")
+            in {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"}
+            and dsvc(cluster, tutorial, v3)
+        ),
+        "the image pull failure in the status",
+        timeout=180,
+    )
+    assert "localhost/missing:3.0.0" in condition(failing, "Available")["message"]
+    assert condition(failing, "Ready")["status"] == "False"
+    assert condition(failing, "Routed")["reason"] == "MainPendingAvailability"
+    assert failing["status"]["phase"] == "failed"
+    assert selected_version(cluster, tutorial, "die_roller") == "1.0.0"
+    assert post(cluster, "/services/die_roller/roll_die").status_code == 200
+    cluster.kubectl("delete", "dsvc", v3, "-n", tutorial, "--wait=true", timeout=120)
+
+
+def test_a_crash_loop_reports_the_containers_last_words(
+    cluster: Any, daeploy_operator: str, fresh_namespace: Callable[[str], str]
+) -> None:
+    namespace = fresh_namespace("e2e-crash")
+    name = version_object_name("crasher", "1.0.0")
+    apply(
+        cluster,
+        namespace,
+        manifest(
+            "crasher",
+            "1.0.0",
+            image="localhost/die-roller:1.0.0",
+            env=[{"name": "DAEPLOY_SHUTDOWN_DELAY", "value": "never"}],
+        ),
+    )
+    crashed = wait_until(
+        lambda: (
+            condition(dsvc(cluster, namespace, name), "Available").get("reason")
+            == "CrashLoopBackOff"
+            and dsvc(cluster, namespace, name)
+        ),
+        "CrashLoopBackOff in the status",
+        timeout=240,
+    )
+    assert "DAEPLOY_SHUTDOWN_DELAY" in condition(crashed, "Available")["message"]
+    assert crashed["status"]["running"] == "Not running (CrashLoopBackOff)"
+
+
+def test_same_name_in_two_namespaces_needs_two_hosts(
+    cluster: Any, tutorial: str, fresh_namespace: Callable[[str], str]
+) -> None:
+    namespace = fresh_namespace("e2e-second")
+    name = version_object_name("die_roller", "1.0.0")
+    apply(
+        cluster,
+        namespace,
+        manifest("die_roller", "1.0.0", main=True, image="localhost/die-roller:1.0.0"),
+    )
+    held = wait_until(
+        lambda: (
+            condition(dsvc(cluster, namespace, name), "Routed").get("reason")
+            == "RouteHeldByOtherNamespace"
+            and dsvc(cluster, namespace, name)
+        ),
+        "the route conflict in the status",
+    )
+    assert repr(tutorial) in condition(held, "Routed")["message"]
+    assert cluster.kubectl("get", "ingress", "-n", namespace, "-o", "name").stdout.strip() == ""
+
+    host = f"{namespace}.daeploy.test"
+    cluster.kubectl("annotate", "namespace", namespace, f"daeploy.io/host={host}")
+    wait_ready(cluster, namespace, name)
+    own = wait_until(
+        lambda: post(cluster, "/services/die_roller/roll_die", headers={"Host": host}),
+        "the second namespace's own host to answer",
+        timeout=60,
+    )
+    assert own.status_code == 200
+    assert dsvc(cluster, namespace, name)["status"]["serviceUrl"] == (
+        f"http://{host}/services/die_roller"
+    )
+    # The first namespace keeps its routes.
+    assert post(cluster, "/services/die_roller_1.0.0/roll_die").status_code == 200
+
+
+# --- validation ------------------------------------------------------------------------------
+
+GOOD_SPEC = {"image": "localhost/die-roller:1.0.0", "replicas": 0}
+
+
+def _bad(resource: str, name: str, version: str, **changes: Any) -> dict[str, Any]:
+    spec = {k: v for k, v in {**GOOD_SPEC, **changes}.items() if v is not None}
+    return manifest(name, version, resource=resource, **spec)
+
+
+# (what, manifest, text the API server's refusal must contain)
+BAD_MANIFESTS = [
+    ("bad name", _bad("bad-1", "Bad_Name", "1.0.0"), "spec.name"),
+    ("name ends with _", _bad("bad-2", "bad_", "1.0.0"), "spec.name"),
+    ("name too long", _bad("bad-3", "a" * 41, "1.0.0"), "spec.name"),
+    ("bad version", _bad("bad-4", "checked", "1.0"), "spec.version"),
+    ("v-prefixed version", _bad("bad-5", "checked", "v1.0.0"), "spec.version"),
+    ("missing image", _bad("bad-6", "checked", "1.0.1", image=None), "spec.image"),
+    (
+        "image and source",
+        _bad("bad-7", "checked", "1.0.2", source={"configMap": "src"}),
+        "spec.image",
+    ),
+    ("negative replicas", _bad("bad-8", "checked", "1.0.3", replicas=-1), "spec.replicas"),
+    ("port 0", _bad("bad-9", "checked", "1.0.4", port=0), "spec.port"),
+    ("port out of range", _bad("bad-10", "checked", "1.0.5", port=70000), "spec.port"),
+    ("main not bool", _bad("bad-11", "checked", "1.0.6", main="yes"), "spec.main"),
+    (
+        "reserved env",
+        _bad("bad-12", "checked", "1.0.7", env=[{"name": "DAEPLOY_PORT", "value": "1"}]),
+        "spec.env",
+    ),
+    ("changed version", _bad("base", "checked", "1.0.8"), "spec.version is immutable"),
+    ("changed name", _bad("base", "other", "1.0.0"), "spec.name is immutable"),
+]
+
+
+def test_bad_manifests_are_rejected_naming_the_field(
+    cluster: Any, daeploy_operator: str, fresh_namespace: Callable[[str], str]
+) -> None:
+    assert len(BAD_MANIFESTS) >= 8
+    namespace = fresh_namespace("e2e-bad")
+    apply(cluster, namespace, _bad("base", "checked", "1.0.0"))
+    before = get_json(cluster, "get", "dsvc", "-n", namespace)["items"]
+
+    accepted = []
+    for what, obj, field in BAD_MANIFESTS:
+        result = apply(cluster, namespace, obj, check=False)
+        if result.returncode == 0 or field not in result.stderr:
+            accepted.append((what, result.returncode, result.stderr.strip()))
+    assert accepted == []
+
+    after = get_json(cluster, "get", "dsvc", "-n", namespace)["items"]
+    assert [(o["metadata"]["name"], o["metadata"]["generation"], o["spec"]) for o in after] == [
+        (o["metadata"]["name"], o["metadata"]["generation"], o["spec"]) for o in before
+    ]
+
+
+# --- healing and deletion (last: they change the tutorial namespace) ------------------------
+
+
+def test_children_deleted_by_hand_come_back(cluster: Any, tutorial: str) -> None:
+    per_name = service_object_name("die_roller")
+    deployment = version_object_name("yatzee", "1.0.0")
+    old_service = get_json(cluster, "get", "service", per_name, "-n", tutorial)["metadata"]["uid"]
+    old_deployment = get_json(cluster, "get", "deployment", deployment, "-n", tutorial)["metadata"][
+        "uid"
+    ]
+    cluster.kubectl("delete", "service", per_name, "-n", tutorial)
+    cluster.kubectl("delete", "deployment", deployment, "-n", tutorial)
+    drop_main_route = '[{"op": "remove", "path": "/spec/rules/0/http/paths/0"}]'
+    ingress = service_object_name("yatzee")
+    cluster.kubectl(
+        "patch", "ingress", ingress, "-n", tutorial, "--type=json", "-p", drop_main_route
+    )
+
+    def restored() -> bool:
+        service = get_json(cluster, "get", "service", per_name, "-n", tutorial)
+        again = get_json(cluster, "get", "deployment", deployment, "-n", tutorial)
+        routes = get_json(cluster, "get", "ingress", ingress, "-n", tutorial)
+        return (
+            service["metadata"]["uid"] != old_service
+            and again["metadata"]["uid"] != old_deployment
+            and len(routes["spec"]["rules"][0]["http"]["paths"]) == 2
+        )
+
+    wait_until(restored, "the deleted and edited children to come back", timeout=60)
+    wait_until(
+        lambda: post(cluster, "/services/yatzee/play").status_code == 200,
+        "yatzee to play again on its new pods",
+        timeout=180,
+    )
+    wait_ready(cluster, tutorial, deployment)
+
+
+def test_deleting_the_services_removes_every_child(cluster: Any, tutorial: str) -> None:
+    cluster.kubectl("delete", "dsvc", "--all", "-n", tutorial, "--wait=true", timeout=120)
+
+    def leftovers() -> list[str]:
+        return cluster.kubectl(
+            "get", "deployments,services,ingresses,serviceaccounts,roles,rolebindings",
+            "-n", tutorial, "-l", MANAGED, "-o", "name",
+        ).stdout.split()  # fmt: skip
+
+    wait_until(
+        lambda: leftovers() == [], "the garbage collector to remove every child", timeout=120
+    )
+    wait_until(
+        lambda: (
+            cluster.kubectl(
+                "get", "pods", "-n", tutorial, "-l", MANAGED, "-o", "name"
+            ).stdout.strip()
+            == ""
+        ),
+        "the pods to go",
+        timeout=120,
+    )

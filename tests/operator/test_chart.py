@@ -1,0 +1,132 @@
+"""The Helm chart, checked without helm: values against their schema, RBAC, wiring to settings.
+
+``helm lint --strict`` and a real install run in tests/cluster (they need the helm binary).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "daeploy-operator"
+SETTINGS_SOURCE = REPO / "operator" / "daeploy_operator" / "settings.py"
+
+
+@pytest.fixture(scope="module")
+def values() -> dict[str, Any]:
+    return yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return json.loads((CHART / "values.schema.json").read_text())
+
+
+def test_chart_metadata_matches_the_project() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert chart["apiVersion"] == "v2"
+    assert chart["name"] == "daeploy-operator"
+    assert chart["appVersion"] == project["version"]
+    assert (CHART / "templates" / "NOTES.txt").is_file()
+
+
+def test_default_values_follow_the_schema(values: dict, schema: dict) -> None:
+    jsonschema.Draft7Validator(schema).validate(values)
+    assert values["image"]["repository"] == "localhost/daeploy-operator"
+    assert values["image"]["pullPolicy"] == "IfNotPresent"
+    assert values["ingress"]["className"] == "traefik"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("image.tag", "latest"),
+        ("image.pullPolicy", "Sometimes"),
+        ("runtimeImage", "localhost/daeploy-runtime:latest"),
+        ("runtimeImage", "localhost/daeploy-runtime"),
+        ("ingress.className", "Traefik"),
+        ("ingress.host", "http://x.example.com"),
+        ("ingress.namespaceHosts", {"team-a": "not a host"}),
+        ("watchNamespaces", ["Team_A"]),
+        ("resyncSeconds", 0),
+        ("unknownKey", 1),
+    ],
+)
+def test_bad_values_are_rejected(values: dict, schema: dict, path: str, value: Any) -> None:
+    bad = copy.deepcopy(values)
+    *parents, last = path.split(".")
+    node = bad
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(bad))
+
+
+def _cluster_role_rules() -> list[dict[str, Any]]:
+    text = (CHART / "templates" / "clusterrole.yaml").read_text()
+    return yaml.safe_load(text[text.index("\nrules:") :])["rules"]
+
+
+def test_cluster_role_grants_only_the_verbs_the_operator_uses() -> None:
+    granted = {
+        (rule["apiGroups"][0], resource): sorted(rule["verbs"])
+        for rule in _cluster_role_rules()
+        for resource in rule["resources"]
+    }
+    assert granted == {
+        ("daeploy.io", "daeployservices"): ["list", "patch", "watch"],
+        ("daeploy.io", "daeployservices/status"): ["patch"],
+        ("daeploy.io", "daeployservices/finalizers"): ["update"],
+        ("apps", "deployments"): ["create", "list", "patch", "watch"],
+        ("", "services"): ["create", "get", "list", "patch", "watch"],
+        ("networking.k8s.io", "ingresses"): ["create", "delete", "list", "patch", "watch"],
+        ("", "pods"): ["list", "watch"],
+        ("", "serviceaccounts"): ["create", "patch"],
+        ("rbac.authorization.k8s.io", "roles"): ["create", "patch"],
+        ("rbac.authorization.k8s.io", "rolebindings"): ["create", "patch"],
+        ("", "namespaces"): ["get", "list", "watch"],
+        ("", "events"): ["create", "patch", "update"],
+        ("apiextensions.k8s.io", "customresourcedefinitions"): ["list", "watch"],
+    }
+
+
+def test_operator_holds_every_permission_it_grants_to_services() -> None:
+    # RBAC refuses to create a Role granting more than its creator holds.
+    from daeploy_operator.resources.rbac import EVENT_VERBS
+
+    [events] = [r for r in _cluster_role_rules() if r["resources"] == ["events"]]
+    assert set(EVENT_VERBS) <= set(events["verbs"])
+
+
+def test_deployment_template_runs_one_operator_with_settings_it_reads() -> None:
+    text = (CHART / "templates" / "deployment.yaml").read_text()
+    assert re.search(r"^  replicas: 1$", text, re.M)
+    assert re.search(r"^    type: Recreate$", text, re.M)
+    assert "path: /healthz" in text
+    settings_source = SETTINGS_SOURCE.read_text()
+    variables = re.findall(r"- name: (DAEPLOY_[A-Z_]+)", text)
+    assert len(variables) == 9
+    for variable in variables:
+        assert f'"{variable}"' in settings_source, f"{variable} is set but never read"
+
+
+def test_operator_pod_meets_pod_security_restricted() -> None:
+    text = (CHART / "templates" / "deployment.yaml").read_text()
+    for needle in (
+        "runAsNonRoot: true",
+        "allowPrivilegeEscalation: false",
+        'drop: ["ALL"]',
+        "type: RuntimeDefault",
+        "readOnlyRootFilesystem: true",
+    ):
+        assert needle in text

@@ -1,0 +1,360 @@
+"""A whole reconcile against an in-memory API server: what gets applied, routed and reported."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from operator_fakes import T0, InMemoryCluster, dsvc_object
+
+from daeploy.names import service_object_name, version_object_name
+from daeploy_operator.names import HOST_ANNOTATION, VERSION_LABEL
+from daeploy_operator.reconciler import Reconciler
+from daeploy_operator.settings import OperatorSettings
+from daeploy_operator.status import Event
+
+NS = "demo"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> Any:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def _reconciler(cluster: InMemoryCluster, **env: str) -> tuple[Reconciler, list]:
+    events: list[tuple[str, Event]] = []
+    reconciler = Reconciler(
+        cluster,
+        OperatorSettings.from_env(env),
+        post_event=lambda ref, ev: events.append((ref["metadata"]["name"], ev)),
+        clock=Clock(),
+    )
+    return reconciler, events
+
+
+def _status(cluster: InMemoryCluster, name: str, version: str, ns: str = NS) -> dict[str, Any]:
+    obj = cluster.find(
+        "daeploy.io/v1alpha1", "DaeployService", ns, version_object_name(name, version)
+    )
+    assert obj is not None
+    return obj["status"]
+
+
+def _condition(status: dict[str, Any], kind: str) -> tuple[str, str]:
+    [cond] = [c for c in status["conditions"] if c["type"] == kind]
+    return cond["status"], cond["reason"]
+
+
+def _selected(cluster: InMemoryCluster, name: str, ns: str = NS) -> str | None:
+    service = cluster.find("v1", "Service", ns, service_object_name(name))
+    assert service is not None
+    return service["spec"]["selector"][VERSION_LABEL] or None
+
+
+def _ingress_paths(cluster: InMemoryCluster, name: str, ns: str = NS) -> list[str] | None:
+    ingress = cluster.find("networking.k8s.io/v1", "Ingress", ns, service_object_name(name))
+    if ingress is None:
+        return None
+    return sorted(p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"])
+
+
+def _namespace(cluster: InMemoryCluster, name: str, host: str = "") -> None:
+    annotations = {HOST_ANNOTATION: host} if host else {}
+    cluster.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "annotations": annotations},
+        }
+    )
+
+
+def test_first_version_gets_every_child_and_becomes_ready_once_available(
+    memory_cluster: InMemoryCluster,
+) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    reconciler, events = _reconciler(memory_cluster)
+
+    reconciler.reconcile(NS, "die_roller")
+    v1 = version_object_name("die_roller", "1.0.0")
+    assert memory_cluster.kinds_in(NS) == sorted(
+        [
+            ("DaeployService", v1),
+            ("Deployment", v1),
+            ("Service", v1),
+            ("Service", "die-roller"),
+            ("Ingress", "die-roller"),
+            ("ServiceAccount", "daeploy-service"),
+            ("Role", "daeploy-service-events"),
+            ("RoleBinding", "daeploy-service-events"),
+        ]
+    )
+    assert _ingress_paths(memory_cluster, "die_roller") == [
+        "/services/die_roller",
+        "/services/die_roller_1.0.0",
+    ]
+    status = _status(memory_cluster, "die_roller", "1.0.0")
+    assert _condition(status, "Ready") == ("False", "Deploying")
+    assert status["phase"] == "pending"
+
+    memory_cluster.set_available(NS, "die_roller", "1.0.0")
+    reconciler.reconcile(NS, "die_roller")
+    status = _status(memory_cluster, "die_roller", "1.0.0")
+    assert _condition(status, "Ready") == ("True", "Ready")
+    assert status["mainMark"] == "*"
+    assert status["running"].startswith("Running (since 2024-05-01 12:00:0")
+    assert status["serviceUrl"] == "/services/die_roller"
+    assert _selected(memory_cluster, "die_roller") == "1.0.0"
+    assert "MinimumReplicasAvailable" in [e.reason for _, e in events]
+
+
+def test_a_second_reconcile_of_an_unchanged_cluster_writes_no_status(
+    memory_cluster: InMemoryCluster,
+) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    reconciler, events = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    writes, seen = memory_cluster.status_writes, len(events)
+    reconciler.reconcile(NS, "die_roller")
+    assert memory_cluster.status_writes == writes
+    assert len(events) == seen
+
+
+def test_new_main_takes_the_route_only_once_available(memory_cluster: InMemoryCluster) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    reconciler, events = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    memory_cluster.set_available(NS, "die_roller", "1.0.0")
+    reconciler.reconcile(NS, "die_roller")
+
+    memory_cluster.add(dsvc_object("die_roller", "2.0.0", main=True, created=60))
+    reconciler.reconcile(NS, "die_roller")
+    assert _selected(memory_cluster, "die_roller") == "1.0.0"
+    assert _condition(_status(memory_cluster, "die_roller", "2.0.0"), "Routed") == (
+        "False",
+        "MainPendingAvailability",
+    )
+    assert _status(memory_cluster, "die_roller", "1.0.0")["mainMark"] == "*"
+
+    memory_cluster.set_available(NS, "die_roller", "2.0.0")
+    reconciler.reconcile(NS, "die_roller")
+    assert _selected(memory_cluster, "die_roller") == "2.0.0"
+    v2 = _status(memory_cluster, "die_roller", "2.0.0")
+    v1 = _status(memory_cluster, "die_roller", "1.0.0")
+    assert _condition(v2, "Ready") == ("True", "Ready")
+    assert v2["mainMark"] == "*"
+    assert v1["mainMark"] == ""
+    assert _condition(v1, "Routed") == ("True", "MainClaimSuperseded")
+    assert _ingress_paths(memory_cluster, "die_roller") == [
+        "/services/die_roller",
+        "/services/die_roller_1.0.0",
+        "/services/die_roller_2.0.0",
+    ]
+    assert (version_object_name("die_roller", "2.0.0"), "MainVersion") in [
+        (name, e.reason) for name, e in events
+    ]
+
+    # Switching back: 2.0.0 gives up its claim; 1.0.0 (available) serves again at once.
+    v2_obj = memory_cluster.find(
+        "daeploy.io/v1alpha1", "DaeployService", NS, version_object_name("die_roller", "2.0.0")
+    )
+    v2_obj["spec"]["main"] = False
+    reconciler.reconcile(NS, "die_roller")
+    assert _selected(memory_cluster, "die_roller") == "1.0.0"
+    assert "mainClaimedAt" not in _status(memory_cluster, "die_roller", "2.0.0")
+
+
+def test_a_new_main_that_never_comes_up_leaves_the_old_one_serving(
+    memory_cluster: InMemoryCluster,
+) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    reconciler, _ = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    memory_cluster.set_available(NS, "die_roller", "1.0.0")
+    reconciler.reconcile(NS, "die_roller")
+    # The old main gives up its claim as the CLI does; the new one cannot pull its image.
+    v1 = memory_cluster.find(
+        "daeploy.io/v1alpha1", "DaeployService", NS, version_object_name("die_roller", "1.0.0")
+    )
+    v1["spec"]["main"] = False
+    memory_cluster.add(dsvc_object("die_roller", "2.0.0", main=True, image="nowhere/x:1"))
+    reconciler.reconcile(NS, "die_roller")
+    memory_cluster.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "die-roller-2-abc",
+                "namespace": NS,
+                "labels": {
+                    "app.kubernetes.io/managed-by": "daeploy-operator",
+                    "daeploy.io/service": "die_roller",
+                    "daeploy.io/version": "2.0.0",
+                },
+            },
+            "status": {
+                "containerStatuses": [
+                    {
+                        "name": "service",
+                        "image": "nowhere/x:1",
+                        "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "never"}},
+                    }
+                ]
+            },
+        }
+    )
+    for _ in range(3):
+        reconciler.reconcile(NS, "die_roller")
+    assert _selected(memory_cluster, "die_roller") == "1.0.0"
+    v2 = _status(memory_cluster, "die_roller", "2.0.0")
+    assert _condition(v2, "Available") == ("False", "ErrImageNeverPull")
+    assert v2["phase"] == "failed"
+
+
+def test_no_main_routes_only_version_paths(memory_cluster: InMemoryCluster) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=False))
+    reconciler, _ = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    assert _ingress_paths(memory_cluster, "die_roller") == ["/services/die_roller_1.0.0"]
+    assert _selected(memory_cluster, "die_roller") is None
+    status = _status(memory_cluster, "die_roller", "1.0.0")
+    assert _condition(status, "Routed") == ("True", "NoMainVersion")
+
+
+def test_same_name_in_two_namespaces_on_one_host(memory_cluster: InMemoryCluster) -> None:
+    for ns in ("team-a", "team-b"):
+        _namespace(memory_cluster, ns)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True, namespace="team-a"))
+    memory_cluster.add(
+        dsvc_object("die_roller", "1.0.0", main=True, namespace="team-b", created=30)
+    )
+    reconciler, events = _reconciler(memory_cluster)
+    # The later namespace reconciles first: it takes the routes until the earlier one shows up.
+    reconciler.reconcile("team-b", "die_roller")
+    reconciler.reconcile("team-a", "die_roller")
+    reconciler.reconcile("team-b", "die_roller")
+    assert _ingress_paths(memory_cluster, "die_roller", "team-a") is not None
+    assert _ingress_paths(memory_cluster, "die_roller", "team-b") is None
+    status_b = _status(memory_cluster, "die_roller", "1.0.0", "team-b")
+    assert _condition(status_b, "Routed") == ("False", "RouteHeldByOtherNamespace")
+    routed = next(c for c in status_b["conditions"] if c["type"] == "Routed")
+    assert "'team-a'" in routed["message"]
+    assert "url" not in status_b
+    assert ("Warning", "RouteHeldByOtherNamespace") in [(e.type, e.reason) for _, e in events]
+
+    # Its own host frees it.
+    ns_b = memory_cluster.find("v1", "Namespace", None, "team-b")
+    ns_b["metadata"]["annotations"] = {HOST_ANNOTATION: "b.example.com"}
+    reconciler.reconcile("team-b", "die_roller")
+    assert _ingress_paths(memory_cluster, "die_roller", "team-b") is not None
+    status_b = _status(memory_cluster, "die_roller", "1.0.0", "team-b")
+    assert status_b["url"] == "http://b.example.com/services/die_roller_1.0.0"
+
+
+def test_duplicate_version_objects(memory_cluster: InMemoryCluster) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    memory_cluster.add(
+        dsvc_object("die_roller", "1.0.0", main=True, created=5, resource_name="my-copy")
+    )
+    reconciler, _ = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    copy_obj = memory_cluster.find("daeploy.io/v1alpha1", "DaeployService", NS, "my-copy")
+    assert _condition(copy_obj["status"], "Ready") == ("False", "DuplicateVersion")
+    deployments = memory_cluster.list("apps/v1", "Deployment", NS)
+    assert [d["metadata"]["ownerReferences"][0]["name"] for d in deployments] == [
+        version_object_name("die_roller", "1.0.0")
+    ]
+
+
+def test_hand_deleted_and_edited_children_come_back(memory_cluster: InMemoryCluster) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    reconciler, _ = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    v1 = version_object_name("die_roller", "1.0.0")
+    memory_cluster.delete("apps/v1", "Deployment", NS, v1)
+    memory_cluster.delete("networking.k8s.io/v1", "Ingress", NS, "die-roller")
+    memory_cluster.find("v1", "Service", NS, "die-roller")["spec"]["selector"] = {"app": "x"}
+    reconciler.reconcile(NS, "die_roller")
+    assert memory_cluster.find("apps/v1", "Deployment", NS, v1) is not None
+    assert _ingress_paths(memory_cluster, "die_roller") is not None
+    assert _selected(memory_cluster, "die_roller") == "1.0.0"
+
+
+def test_deleting_every_version_leaves_nothing_behind(memory_cluster: InMemoryCluster) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    memory_cluster.add(dsvc_object("die_roller", "2.0.0"))
+    memory_cluster.add(dsvc_object("yatzee", "1.0.0", main=True))
+    reconciler, _ = _reconciler(memory_cluster)
+    for name in ("die_roller", "yatzee"):
+        reconciler.reconcile(NS, name)
+
+    memory_cluster.delete(
+        "daeploy.io/v1alpha1", "DaeployService", NS, version_object_name("die_roller", "2.0.0")
+    )
+    memory_cluster.collect_garbage()
+    reconciler.reconcile(NS, "die_roller")
+    assert _ingress_paths(memory_cluster, "die_roller") == [
+        "/services/die_roller",
+        "/services/die_roller_1.0.0",
+    ]
+
+    for obj in memory_cluster.list("daeploy.io/v1alpha1", "DaeployService", NS):
+        memory_cluster.delete("daeploy.io/v1alpha1", "DaeployService", NS, obj["metadata"]["name"])
+    memory_cluster.collect_garbage()
+    reconciler.reconcile(NS, "die_roller")
+    assert memory_cluster.kinds_in(NS) == []
+
+
+def test_objects_being_deleted_are_left_out(memory_cluster: InMemoryCluster) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    going = dsvc_object("die_roller", "2.0.0", main=True)
+    going["metadata"]["deletionTimestamp"] = "2024-05-01T12:00:00Z"
+    memory_cluster.add(going)
+    reconciler, _ = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    assert _ingress_paths(memory_cluster, "die_roller") == [
+        "/services/die_roller",
+        "/services/die_roller_1.0.0",
+    ]
+    assert _selected(memory_cluster, "die_roller") == "1.0.0"
+
+
+def test_a_child_the_api_server_refuses_is_reported_not_retried_forever(
+    memory_cluster: InMemoryCluster,
+) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(
+        dsvc_object("die_roller", "1.0.0", main=True, resources={"limits": {"gpus": "1"}})
+    )
+    memory_cluster.add(dsvc_object("die_roller", "2.0.0"))
+    memory_cluster.refuse = lambda m: (
+        "limits[gpus]: Invalid value: must be a standard resource"
+        if m["kind"] == "Deployment" and m["metadata"]["name"].startswith("die-roller-v1-")
+        else None
+    )
+    reconciler, events = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    status = _status(memory_cluster, "die_roller", "1.0.0")
+    assert _condition(status, "Available") == ("False", "ChildRefused")
+    assert "limits[gpus]" in next(
+        c["message"] for c in status["conditions"] if c["type"] == "Available"
+    )
+    assert status["phase"] == "failed"
+    # The other version is unaffected.
+    assert memory_cluster.find(
+        "apps/v1", "Deployment", NS, version_object_name("die_roller", "2.0.0")
+    )
+    assert ("Warning", "ChildRefused") in [(e.type, e.reason) for _, e in events]

@@ -1,0 +1,245 @@
+"""Table tests of the manifest builders: spec in, dict out, no cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from operator_fakes import service_version
+
+from daeploy.names import label_value, service_object_name, version_object_name
+from daeploy_operator.names import (
+    ROUTE_CLAIM_ANNOTATION,
+    SERVICE_LABEL,
+    VERSION_LABEL,
+)
+from daeploy_operator.resources.deployment import build_version_deployment
+from daeploy_operator.resources.ingress import build_name_ingress, ingress_host
+from daeploy_operator.resources.rbac import (
+    build_events_role,
+    build_events_role_binding,
+    build_service_account,
+)
+from daeploy_operator.resources.service import (
+    build_name_service,
+    build_version_service,
+    selected_version_label,
+)
+
+RUNTIME = "localhost/daeploy-runtime:0.1.0"
+
+
+def _container(deployment: dict[str, Any]) -> dict[str, Any]:
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+@pytest.mark.parametrize(
+    ("spec", "image", "replicas", "port"),
+    [
+        ({"image": "localhost/die-roller:1.0.0"}, "localhost/die-roller:1.0.0", 1, 8000),
+        ({"image": "r/x:2", "replicas": 3, "port": 9000}, "r/x:2", 3, 9000),
+        ({"source": {"configMap": "die-roller-src"}}, RUNTIME, 1, 8000),
+        ({"image": "r/x:2", "replicas": 0}, "r/x:2", 0, 8000),
+    ],
+)
+def test_deployment_runs_the_spec(spec: dict, image: str, replicas: int, port: int) -> None:
+    version = service_version("die_roller", "1.0.0", namespace="demo", **spec)
+    deployment = build_version_deployment(version, RUNTIME)
+    container = _container(deployment)
+    assert deployment["metadata"]["name"] == version_object_name("die_roller", "1.0.0")
+    assert deployment["metadata"]["namespace"] == "demo"
+    assert deployment["spec"]["replicas"] == replicas
+    assert container["image"] == image
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    env = _env(container)
+    assert env["DAEPLOY_PORT"] == str(port)
+    assert env["DAEPLOY_SERVICE_NAME"] == "die_roller"
+    assert env["DAEPLOY_SERVICE_VERSION"] == "1.0.0"
+    assert env["DAEPLOY_RESOURCE_NAME"] == version.resource_name
+    assert env["DAEPLOY_RESOURCE_UID"] == version.uid
+    assert env["DAEPLOY_NAMESPACE"] == {
+        "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}
+    }
+
+
+def test_deployment_selector_matches_template_and_owner_is_the_version() -> None:
+    version = service_version("die_roller", "1.0.0-rc.1+build.5")
+    deployment = build_version_deployment(version, RUNTIME)
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert selector == {SERVICE_LABEL: "die_roller", VERSION_LABEL: "1.0.0-rc.1_build.5"}
+    assert selector.items() <= template_labels.items()
+    assert template_labels["app.kubernetes.io/managed-by"] == "daeploy-operator"
+    [owner] = deployment["metadata"]["ownerReferences"]
+    assert owner["uid"] == version.uid
+    assert owner["controller"] is True
+    assert owner["kind"] == "DaeployService"
+
+
+def test_deployment_pods_meet_pod_security_restricted() -> None:
+    deployment = build_version_deployment(service_version(), RUNTIME)
+    pod = deployment["spec"]["template"]["spec"]
+    container = _container(deployment)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["runAsNonRoot"] is True
+    assert pod["serviceAccountName"] == "daeploy-service"
+    assert pod["automountServiceAccountToken"] is True
+    assert not any("hostPath" in v for v in pod.get("volumes", []))
+
+
+def test_deployment_is_built_for_switches_without_lost_requests() -> None:
+    deployment = build_version_deployment(service_version(), RUNTIME)
+    container = _container(deployment)
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert container["readinessProbe"]["httpGet"]["path"] == "/~health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/~health/live"
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert 0 < pre_stop < grace
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+
+
+def test_source_deploy_mounts_the_archive_and_a_writable_tmp() -> None:
+    version = service_version(source={"configMap": "die-roller-src"})
+    deployment = build_version_deployment(version, RUNTIME)
+    container = _container(deployment)
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["source"]["configMap"]["name"] == "die-roller-src"
+    assert volumes["tmp"] == {"name": "tmp", "emptyDir": {}}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/opt/daeploy/source"]["readOnly"] is True
+    assert "/tmp" in mounts
+    assert _env(container)["DAEPLOY_SOURCE_ARCHIVE"] == "/opt/daeploy/source/source.tar.gz"
+
+
+def test_image_deploy_has_no_source_volumes() -> None:
+    deployment = build_version_deployment(service_version(image="r/x:1"), RUNTIME)
+    assert "volumes" not in deployment["spec"]["template"]["spec"]
+    assert "DAEPLOY_SOURCE_ARCHIVE" not in _env(_container(deployment))
+
+
+def test_user_env_and_resources_follow_the_contract_variables() -> None:
+    version = service_version(
+        env=[{"name": "GREETING", "value": "hi"}, {"name": "DAEPLOY_PORT", "value": "1"}],
+        resources={"limits": {"memory": "128Mi"}},
+    )
+    container = _container(build_version_deployment(version, RUNTIME))
+    names = [e["name"] for e in container["env"]]
+    assert names.count("DAEPLOY_PORT") == 1
+    assert _env(container)["DAEPLOY_PORT"] == "8000"
+    assert _env(container)["GREETING"] == "hi"
+    assert container["resources"] == {"limits": {"memory": "128Mi"}}
+
+
+def test_version_service_listens_on_80_and_targets_the_container_port() -> None:
+    version = service_version("die_roller", "2.0.0", port=9000)
+    service = build_version_service(version)
+    assert service["metadata"]["name"] == version_object_name("die_roller", "2.0.0")
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert service["spec"]["selector"] == {SERVICE_LABEL: "die_roller", VERSION_LABEL: "2.0.0"}
+    assert service["metadata"]["ownerReferences"][0]["controller"] is True
+
+
+@pytest.mark.parametrize(
+    ("main", "selected"),
+    [("2.0.0", "2.0.0"), ("1.0.0-rc.1+b.5", label_value("1.0.0-rc.1+b.5")), (None, None)],
+)
+def test_name_service_selects_the_main_version(main: str | None, selected: str | None) -> None:
+    owners = [service_version("die_roller", "1.0.0"), service_version("die_roller", "2.0.0")]
+    service = build_name_service("die_roller", "demo", owners, main)
+    assert service["metadata"]["name"] == service_object_name("die_roller")
+    assert service["spec"]["selector"][SERVICE_LABEL] == "die_roller"
+    assert selected_version_label(service) == selected
+    refs = service["metadata"]["ownerReferences"]
+    assert {r["uid"] for r in refs} == {o.uid for o in owners}
+    assert not any(r["controller"] for r in refs)
+
+
+def test_selected_version_label_of_a_missing_service_is_none() -> None:
+    assert selected_version_label(None) is None
+
+
+def _paths(ingress: dict[str, Any]) -> dict[str, str]:
+    [rule] = ingress["spec"]["rules"]
+    return {
+        p["path"]: p["backend"]["service"]["name"]
+        for p in rule["http"]["paths"]
+        if p["pathType"] == "Prefix"
+    }
+
+
+@pytest.mark.parametrize(
+    ("route_main", "host", "expected_paths"),
+    [
+        (
+            True,
+            "",
+            {
+                "/services/die_roller": "die-roller",
+                "/services/die_roller_1.0.0": version_object_name("die_roller", "1.0.0"),
+                "/services/die_roller_2.0.0": version_object_name("die_roller", "2.0.0"),
+            },
+        ),
+        (
+            False,
+            "d.example.com",
+            {
+                "/services/die_roller_1.0.0": version_object_name("die_roller", "1.0.0"),
+                "/services/die_roller_2.0.0": version_object_name("die_roller", "2.0.0"),
+            },
+        ),
+    ],
+)
+def test_ingress_routes(route_main: bool, host: str, expected_paths: dict[str, str]) -> None:
+    owners = [service_version("die_roller", "1.0.0"), service_version("die_roller", "2.0.0")]
+    ingress = build_name_ingress(
+        "die_roller",
+        "demo",
+        owners,
+        ["2.0.0", "1.0.0"],
+        route_main=route_main,
+        host=host,
+        ingress_class="traefik",
+        claimed_at="2024-05-01T12:00:00Z",
+    )
+    assert _paths(ingress) == expected_paths
+    assert ingress["spec"]["ingressClassName"] == "traefik"
+    assert ingress_host(ingress) == host
+    assert ingress["metadata"]["annotations"][ROUTE_CLAIM_ANNOTATION] == "2024-05-01T12:00:00Z"
+    assert len(ingress["metadata"]["ownerReferences"]) == 2
+    ports = {
+        p["backend"]["service"]["port"]["number"]
+        for p in ingress["spec"]["rules"][0]["http"]["paths"]
+    }
+    assert ports == {80}
+
+
+def test_service_account_may_only_write_events() -> None:
+    owners = [service_version(namespace="demo")]
+    account = build_service_account("demo", owners)
+    role = build_events_role("demo", owners)
+    binding = build_events_role_binding("demo", owners)
+    assert account["metadata"]["name"] == "daeploy-service"
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch"]}
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "daeploy-service", "namespace": "demo"}
+    ]
+    for obj in (account, role, binding):
+        assert obj["metadata"]["namespace"] == "demo"
+        assert obj["metadata"]["ownerReferences"][0]["uid"] == owners[0].uid
