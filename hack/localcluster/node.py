@@ -229,6 +229,12 @@ def up(layout: Layout | None = None) -> dict:
     timer = Timer()
     if layout.admin_kubeconfig.exists() and healthy(layout):
         return {"already_up": True, "seconds": timer.total}
+    stale = leftovers(layout)
+    if stale:
+        # Whatever an earlier run left (killed daemons, mounts, pods) is cleared first, so
+        # every ``up`` starts from the same clean ground.
+        print(f"clearing a stale cluster ({len(stale)} leftovers)", file=sys.stderr)
+        down(layout)
     print("bringing the node up", file=sys.stderr)
     debian.ensure_packages()
     timer.step("packages")
