@@ -26,8 +26,11 @@ kubectl wait -n "$ns" --for=condition=Ready dsvc --all --timeout=180s
 kubectl get dsvc -n "$ns"
 
 step "play yatzee through the ingress: POST $DAEPLOY_INGRESS_URL/services/yatzee/play"
+# Ready means the routes are in the Ingress; Traefik picks them up a moment later.
 for _ in 1 2 3; do
-  curl -fsS -X POST "$DAEPLOY_INGRESS_URL/services/yatzee/play"; echo
+  curl -fsS --retry 20 --retry-delay 1 --retry-all-errors -X POST \
+    "$DAEPLOY_INGRESS_URL/services/yatzee/play"
+  echo
 done
 echo
 echo "docs: $DAEPLOY_INGRESS_URL/services/yatzee/docs   (remove everything with: make down)"
