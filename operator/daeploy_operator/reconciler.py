@@ -122,7 +122,7 @@ class Reconciler:
                     namespace,
                     group,
                     [v.version for v in holders],
-                    route_main=route.target is not None,
+                    main_version=route.target,
                     host=host,
                     ingress_class=self.settings.ingress_class,
                     claimed_at=claimed_at,

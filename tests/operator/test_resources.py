@@ -182,19 +182,20 @@ def _paths(ingress: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("route_main", "host", "expected_paths"),
+    ("main_version", "host", "expected_paths"),
     [
         (
-            True,
+            "2.0.0",
             "",
             {
-                "/services/die_roller": "die-roller",
+                # Straight to the main version's own Service: one endpoint set per version.
+                "/services/die_roller": version_object_name("die_roller", "2.0.0"),
                 "/services/die_roller_1.0.0": version_object_name("die_roller", "1.0.0"),
                 "/services/die_roller_2.0.0": version_object_name("die_roller", "2.0.0"),
             },
         ),
         (
-            False,
+            None,
             "d.example.com",
             {
                 "/services/die_roller_1.0.0": version_object_name("die_roller", "1.0.0"),
@@ -203,14 +204,16 @@ def _paths(ingress: dict[str, Any]) -> dict[str, str]:
         ),
     ],
 )
-def test_ingress_routes(route_main: bool, host: str, expected_paths: dict[str, str]) -> None:
+def test_ingress_routes(
+    main_version: str | None, host: str, expected_paths: dict[str, str]
+) -> None:
     owners = [service_version("die_roller", "1.0.0"), service_version("die_roller", "2.0.0")]
     ingress = build_name_ingress(
         "die_roller",
         "demo",
         owners,
         ["2.0.0", "1.0.0"],
-        route_main=route_main,
+        main_version=main_version,
         host=host,
         ingress_class="traefik",
         claimed_at="2024-05-01T12:00:00Z",

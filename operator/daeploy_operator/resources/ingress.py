@@ -1,7 +1,10 @@
 """The per-name Ingress: /services/<name> to the main version, /services/<name>_<version> to each.
 
 Prefix paths match whole path segments, so /services/die_roller never captures
-/services/die_roller_1.0.0.
+/services/die_roller_1.0.0. The main path points straight at the main version's own Service
+(the per-name Service, which selects the same pods, is for in-cluster calls): the ingress then
+watches one set of endpoints per version, so a new version's readiness reaches both of its routes
+in the same configuration update, and a main switch is a single backend change.
 """
 
 from __future__ import annotations
@@ -28,15 +31,15 @@ def build_name_ingress(
     owners: Iterable[ServiceVersion],
     versions: Iterable[str],
     *,
-    route_main: bool,
+    main_version: str | None,
     host: str,
     ingress_class: str,
     claimed_at: str,
 ) -> dict[str, Any]:
-    """Routes for one service name; ``route_main`` is False while no version is main."""
+    """Routes for one service name; no main path while no version is main."""
     paths: list[dict[str, Any]] = []
-    if route_main:
-        paths.append(_path(service_path(name), name_child_name(name)))
+    if main_version is not None:
+        paths.append(_path(service_path(name), version_child_name(name, main_version)))
     paths.extend(
         _path(version_path(name, v), version_child_name(name, v)) for v in sorted(set(versions))
     )
