@@ -146,6 +146,9 @@ def traefik_args() -> list[str]:
         # Without it, /services/die_roller would also route /services/die_roller_1.0.0.
         "--providers.kubernetesingress.strictPrefixMatching=true",
         f"--providers.kubernetesingress.ingressendpoint.ip={network.NODE_IP}",
+        # Traefik waits this long between two configuration updates (default 2 s); a version
+        # that just became ready, or a main switch, should not wait behind an unrelated update.
+        "--providers.providersThrottleDuration=500ms",
         "--ping=true",
         "--ping.entryPoint=web",
         "--global.checkNewVersion=false",

@@ -220,6 +220,15 @@ class Timer:
         return round(time.monotonic() - self.start, 2)
 
 
+def apply_system_pods(layout: Layout) -> None:
+    system_pods = {"apiVersion": "v1", "kind": "List", "items": addons.all_manifests()}
+    kubectl(layout, "apply", "--server-side", "-f", "-", input=json.dumps(system_pods))
+    for ns, name in (("kube-system", "coredns"), ("traefik", "traefik")):
+        kubectl(layout, "-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=180s",
+                timeout=200)  # fmt: skip
+    _wait("ingress /ping", ingress_ok, 60, layout)
+
+
 def build_all() -> dict[str, float]:
     return {c.name: round(gobuild.build(c), 1) for c in ALL}
 
@@ -228,6 +237,8 @@ def up(layout: Layout | None = None) -> dict:
     layout = layout or Layout()
     timer = Timer()
     if layout.admin_kubeconfig.exists() and healthy(layout):
+        # Cheap when nothing changed; rolls the system pods when this checkout changed them.
+        apply_system_pods(layout)
         return {"already_up": True, "seconds": timer.total}
     stale = leftovers(layout)
     if stale:
@@ -261,12 +272,7 @@ def up(layout: Layout | None = None) -> dict:
     processes.start(layout, d["kube-proxy"])
     _wait("node Ready", lambda: _node_ready(layout), 120, layout, "kubelet")
     timer.step("kubelet+node")
-    system_pods = {"apiVersion": "v1", "kind": "List", "items": addons.all_manifests()}
-    kubectl(layout, "apply", "--server-side", "-f", "-", input=json.dumps(system_pods))
-    for ns, name in (("kube-system", "coredns"), ("traefik", "traefik")):
-        kubectl(layout, "-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=180s",
-                timeout=200)  # fmt: skip
-    _wait("ingress /ping", ingress_ok, 60, layout)
+    apply_system_pods(layout)
     timer.step("addons")
     return {"already_up": False, "seconds": timer.total, "steps": timer.steps, "builds": builds}
 

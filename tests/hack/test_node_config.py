@@ -63,6 +63,7 @@ def test_traefik_has_strict_prefixes_and_no_phoning_home():
     assert "--providers.kubernetesingress.strictPrefixMatching=true" in args
     assert "--global.checkNewVersion=false" in args
     assert "--global.sendAnonymousUsage=false" in args
+    assert "--providers.providersThrottleDuration=500ms" in args
 
 
 def test_kubeconfig_points_at_the_node(tmp_path):
