@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,130 +17,28 @@ from typing import Any
 
 import httpx
 import pytest
+from kube_helpers import (
+    BAD_MANIFESTS,
+    MANAGED,
+    SteadyLoad,
+    apply,
+    bad_manifest,
+    condition,
+    dsvc,
+    get_json,
+    manifest,
+    post,
+    selected_version,
+    wait_ready,
+    wait_until,
+)
 
 from daeploy.names import service_object_name, version_object_name
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "daeploy-operator"
-MANAGED = "app.kubernetes.io/managed-by=daeploy-operator"
 
 pytestmark = pytest.mark.cluster
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 120, every: float = 1) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` and the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (AssertionError, httpx.HTTPError, ValueError) as error:
-            last = error
-        else:
-            if last:
-                return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
-
-
-def post(cluster: Any, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
-    return httpx.post(f"{cluster.ingress_url}{path}", json=body or {}, timeout=15, **kwargs)
-
-
-def get_json(cluster: Any, *args: str) -> Any:
-    return json.loads(cluster.kubectl(*args, "-o", "json").stdout)
-
-
-def dsvc(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
-    return get_json(cluster, "get", "daeployservice", name, "-n", namespace)
-
-
-def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond["type"] == kind:
-            return cond
-    return {}
-
-
-def manifest(
-    name: str, version: str, *, resource: str | None = None, **spec: Any
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": name, "version": version}
-    body.update(spec)
-    return {
-        "apiVersion": "daeploy.io/v1alpha1",
-        "kind": "DaeployService",
-        "metadata": {"name": resource or version_object_name(name, version)},
-        "spec": body,
-    }
-
-
-def apply(cluster: Any, namespace: str, obj: dict[str, Any], check: bool = True) -> Any:
-    # JSON is YAML, and keeps strings such as "yes" strings.
-    return cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj), check=check)
-
-
-def wait_ready(cluster: Any, namespace: str, *names: str, timeout: int = 300) -> None:
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Ready",
-        *[f"daeployservice/{n}" for n in names],
-        "-n",
-        namespace,
-        f"--timeout={timeout}s",
-        timeout=timeout + 20,
-    )
-
-
-def selected_version(cluster: Any, namespace: str, name: str) -> str:
-    service = get_json(cluster, "get", "service", service_object_name(name), "-n", namespace)
-    return service["spec"]["selector"].get("daeploy.io/version", "")
-
-
-class SteadyLoad:
-    """Sequential requests at most every ``interval`` seconds, in a thread, bounded."""
-
-    def __init__(self, url: str, interval: float = 0.025, max_requests: int = 24000,
-                 max_seconds: float = 600) -> None:  # fmt: skip
-        self.url = url
-        self.interval = interval
-        self.max_requests = max_requests
-        self.max_seconds = max_seconds
-        self.answers: list[int] = []
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> SteadyLoad:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.max_seconds
-        with httpx.Client(timeout=10) as client:
-            sent = 0
-            while not self._stop.is_set() and sent < self.max_requests:
-                if time.monotonic() > deadline:
-                    self.failures.append("load ran past its time bound")
-                    return
-                started = time.monotonic()
-                sent += 1
-                try:
-                    response = client.post(self.url, json={})
-                    if response.status_code == 200:
-                        self.answers.append(int(response.json()))
-                    else:
-                        self.failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
-                except (httpx.HTTPError, ValueError) as error:
-                    self.failures.append(repr(error))
-                self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -414,47 +310,13 @@ def test_same_name_in_two_namespaces_needs_two_hosts(
 
 # --- validation ------------------------------------------------------------------------------
 
-GOOD_SPEC = {"image": "localhost/die-roller:1.0.0", "replicas": 0}
-
-
-def _bad(resource: str, name: str, version: str, **changes: Any) -> dict[str, Any]:
-    spec = {k: v for k, v in {**GOOD_SPEC, **changes}.items() if v is not None}
-    return manifest(name, version, resource=resource, **spec)
-
-
-# (what, manifest, text the API server's refusal must contain)
-BAD_MANIFESTS = [
-    ("bad name", _bad("bad-1", "Bad_Name", "1.0.0"), "spec.name"),
-    ("name ends with _", _bad("bad-2", "bad_", "1.0.0"), "spec.name"),
-    ("name too long", _bad("bad-3", "a" * 41, "1.0.0"), "spec.name"),
-    ("bad version", _bad("bad-4", "checked", "1.0"), "spec.version"),
-    ("v-prefixed version", _bad("bad-5", "checked", "v1.0.0"), "spec.version"),
-    ("missing image", _bad("bad-6", "checked", "1.0.1", image=None), "spec.image"),
-    (
-        "image and source",
-        _bad("bad-7", "checked", "1.0.2", source={"configMap": "src"}),
-        "spec.image",
-    ),
-    ("negative replicas", _bad("bad-8", "checked", "1.0.3", replicas=-1), "spec.replicas"),
-    ("port 0", _bad("bad-9", "checked", "1.0.4", port=0), "spec.port"),
-    ("port out of range", _bad("bad-10", "checked", "1.0.5", port=70000), "spec.port"),
-    ("main not bool", _bad("bad-11", "checked", "1.0.6", main="yes"), "spec.main"),
-    (
-        "reserved env",
-        _bad("bad-12", "checked", "1.0.7", env=[{"name": "DAEPLOY_PORT", "value": "1"}]),
-        "spec.env",
-    ),
-    ("changed version", _bad("base", "checked", "1.0.8"), "spec.version is immutable"),
-    ("changed name", _bad("base", "other", "1.0.0"), "spec.name is immutable"),
-]
-
 
 def test_bad_manifests_are_rejected_naming_the_field(
     cluster: Any, daeploy_operator: str, fresh_namespace: Callable[[str], str]
 ) -> None:
     assert len(BAD_MANIFESTS) >= 8
     namespace = fresh_namespace("e2e-bad")
-    apply(cluster, namespace, _bad("base", "checked", "1.0.0"))
+    apply(cluster, namespace, bad_manifest("base", "checked", "1.0.0"))
     before = get_json(cluster, "get", "dsvc", "-n", namespace)["items"]
 
     accepted = []
