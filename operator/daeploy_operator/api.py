@@ -43,6 +43,7 @@ class Cluster(Protocol):
         kind: str,
         namespace: str | None,
         labels: Mapping[str, str] | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]: ...
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]: ...
@@ -119,9 +120,17 @@ class ApiServer:
         kind: str,
         namespace: str | None,
         labels: Mapping[str, str] | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        query = {"labelSelector": label_selector(dict(labels))} if labels else None
-        result = self.request("GET", resource_path(api_version, kind, namespace), query=query)
+        query: dict[str, str] = {}
+        if labels:
+            query["labelSelector"] = label_selector(dict(labels))
+        if fields:
+            # Selectable fields of the CRD: the server filters, so we read only one name.
+            query["fieldSelector"] = label_selector(dict(fields))
+        result = self.request(
+            "GET", resource_path(api_version, kind, namespace), query=query or None
+        )
         items = (result or {}).get("items") or []
         # List items come without their type; builders and Events want it.
         return [{"apiVersion": api_version, "kind": kind, **item} for item in items]

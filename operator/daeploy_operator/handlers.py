@@ -21,6 +21,7 @@ from typing import Any
 import kopf
 
 from .api import ApiError, ApiServer
+from .applied import child_key
 from .coalescing import CoalescingRunner
 from .events import EventPoster
 from .names import API_GROUP_VERSION, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, SERVICE_LABEL
@@ -56,9 +57,16 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     api = ApiServer.from_environment()
     instance = os.environ.get("HOSTNAME", "daeploy-operator")
     reconciler = Reconciler(api, SETTINGS, post_event=EventPoster(api, instance))
+    memo.reconciler = reconciler
     memo.runner = CoalescingRunner(reconciler.reconcile_key)
+    memo.access_runner = CoalescingRunner(reconciler.reconcile_namespace_key)
+    # The safety net re-applies even children no event said changed.
     memo.resync = ResyncLoop(
-        api, memo.runner.run, SETTINGS.resync_seconds, SETTINGS.watch_namespaces
+        api,
+        lambda key: memo.runner.run(key, force=True),
+        SETTINGS.resync_seconds,
+        SETTINGS.watch_namespaces,
+        reconcile_namespace=lambda namespace: memo.access_runner.run(namespace, force=True),
     )
     memo.resync.start()
 
@@ -89,8 +97,22 @@ def _reconcile(memo: kopf.Memo, namespace: str | None, name: Any, *, retry: bool
         logger.warning("reconcile of %s/%s failed: %s", namespace, name, error)
 
 
+def _reconcile_access(memo: kopf.Memo, namespace: str | None) -> None:
+    if not namespace:
+        return
+    try:
+        memo.access_runner.run(namespace)
+    except ApiError as error:
+        logger.warning("namespace access of %s failed: %s", namespace, error)
+
+
 @kopf.on.resume(API_GROUP_VERSION, PLURAL)
 @kopf.on.create(API_GROUP_VERSION, PLURAL)
+def on_new_daeploy_service(spec: kopf.Spec, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _reconcile(memo, namespace, spec.get("name"), retry=True)
+    _reconcile_access(memo, namespace)
+
+
 @kopf.on.update(API_GROUP_VERSION, PLURAL)
 def on_daeploy_service(spec: kopf.Spec, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     _reconcile(memo, namespace, spec.get("name"), retry=True)
@@ -102,9 +124,20 @@ def on_daeploy_service_event(
 ) -> None:
     if event.get("type") == "DELETED":
         _reconcile(memo, namespace, spec.get("name"), retry=False)
+        _reconcile_access(memo, namespace)
 
 
-def on_child_event(labels: kopf.Labels, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+def on_child_event(
+    event: kopf.RawEvent, labels: kopf.Labels, namespace: str, memo: kopf.Memo, **_: Any
+) -> None:
+    obj = event.get("object") or {}
+    meta = obj.get("metadata") or {}
+    key = child_key(obj.get("apiVersion", ""), obj.get("kind", ""), namespace, meta.get("name", ""))
+    changed = memo.reconciler.applied.observe(
+        key, meta.get("resourceVersion"), deleted=event.get("type") == "DELETED"
+    )
+    if not changed:
+        return  # the echo of our own apply: nothing to do
     # Children carry the service name as label value; names are valid label values unchanged.
     _reconcile(memo, namespace, labels.get(SERVICE_LABEL), retry=False)
 

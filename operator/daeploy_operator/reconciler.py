@@ -17,10 +17,12 @@ from daeploy.names import InvalidNameError, label_value
 
 from . import status as status_rules
 from .api import ApiError, Cluster
+from .applied import AppliedRecord, child_key
 from .names import (
     API_GROUP_VERSION,
     KIND,
     ROUTE_CLAIM_ANNOTATION,
+    SERVICE_ACCOUNT,
     VERSION_LABEL,
     name_child_name,
     name_labels,
@@ -67,24 +69,32 @@ class Reconciler:
     settings: OperatorSettings
     post_event: EventPoster = _no_events
     clock: Callable[[], datetime] = field(default=_utcnow)
+    applied: AppliedRecord = field(default_factory=AppliedRecord)
 
-    def reconcile_key(self, key: tuple[str, str]) -> None:
+    def reconcile_key(self, key: tuple[str, str], force: bool = False) -> None:
         """Entry for the coalescing runner, which keys runs by (namespace, name)."""
-        self.reconcile(*key)
+        self.reconcile(*key, force=force)
 
-    def reconcile(self, namespace: str, name: str) -> None:
+    def reconcile_namespace_key(self, namespace: str, force: bool = False) -> None:
+        """Entry for the coalescing runner of namespace access, keyed by namespace."""
+        self.reconcile_namespace_access(namespace, force=force)
+
+    def reconcile(self, namespace: str, name: str, *, force: bool = False) -> None:
+        """Make one name's children match its versions; ``force`` re-applies unchanged ones."""
         now = self.clock()
-        in_namespace = self._live_versions(namespace)
-        if in_namespace:
-            self._apply_namespace_access(namespace, in_namespace)
-        group = [v for v in in_namespace if v.name == name]
+        group = self._live_versions(namespace, name)
         if not group:
             # The garbage collector removes the children of deleted DaeployServices.
             return
+        service_account = child_key("v1", "ServiceAccount", namespace, SERVICE_ACCOUNT)
+        if not self.applied.has(service_account):
+            # Pods of a Deployment cannot start before their ServiceAccount exists. Later
+            # changes of the owners come through the namespace's own runner and the resync.
+            self.reconcile_namespace_access(namespace)
         holders, duplicates = split_duplicates(group)
         refused: dict[str, str] = {}
         for v in holders:
-            refusal = self._apply_version_children(v)
+            refusal = self._apply_version_children(v, force)
             if refusal:
                 refused[v.resource_name] = refusal
 
@@ -107,7 +117,7 @@ class Reconciler:
             {k: c.status for k, c in availability.items()},
             selected_version_label(current),
         )
-        self.cluster.apply(build_name_service(name, namespace, group, route.target))
+        self._apply(build_name_service(name, namespace, group, route.target), force)
 
         host = self._host(namespace)
         claimed_at = group_claim_time(group)
@@ -116,7 +126,7 @@ class Reconciler:
         )
         routes_here = holder_namespace == namespace
         if routes_here:
-            self.cluster.apply(
+            self._apply(
                 build_name_ingress(
                     name,
                     namespace,
@@ -126,7 +136,8 @@ class Reconciler:
                     host=host,
                     ingress_class=self.settings.ingress_class,
                     claimed_at=claimed_at,
-                )
+                ),
+                force,
             )
         elif self.cluster.delete(
             "networking.k8s.io/v1", "Ingress", namespace, name_child_name(name)
@@ -173,9 +184,29 @@ class Reconciler:
                 )
             self._report(v, new)
 
-    def _live_versions(self, namespace: str) -> list[ServiceVersion]:
+    def reconcile_namespace_access(self, namespace: str, *, force: bool = False) -> None:
+        """The namespace's ServiceAccount and events Role, owned by all its DaeployServices.
+
+        Separate from the per-name reconcile because it needs every object of the namespace:
+        reading them all for each name would make a burst quadratic.
+        """
+        owners = self._live_versions(namespace)
+        if not owners:
+            return
+        # The ServiceAccount comes first: pods of a Deployment cannot start without it.
+        self._apply(build_service_account(namespace, owners), force)
+        self._apply(build_events_role(namespace, owners), force)
+        self._apply(build_events_role_binding(namespace, owners), force)
+
+    def _apply(self, manifest: dict[str, Any], force: bool) -> None:
+        if not force and self.applied.unchanged(manifest):
+            return
+        self.applied.record(manifest, self.cluster.apply(manifest))
+
+    def _live_versions(self, namespace: str, name: str | None = None) -> list[ServiceVersion]:
         versions = []
-        for obj in self.cluster.list(API_GROUP_VERSION, KIND, namespace):
+        fields = {"spec.name": name} if name else None
+        for obj in self.cluster.list(API_GROUP_VERSION, KIND, namespace, fields=fields):
             try:
                 version = ServiceVersion.from_object(obj)
             except (InvalidNameError, KeyError, TypeError, ValueError) as error:
@@ -190,7 +221,7 @@ class Reconciler:
                 versions.append(version)
         return versions
 
-    def _apply_version_children(self, version: ServiceVersion) -> str | None:
+    def _apply_version_children(self, version: ServiceVersion, force: bool) -> str | None:
         """Apply a version's Deployment and Service; the API server's refusal, if it refused.
 
         A spec the CRD accepts can still build a child the API server refuses (for example an
@@ -201,18 +232,12 @@ class Reconciler:
             build_version_service(version),
         ):
             try:
-                self.cluster.apply(child)
+                self._apply(child, force)
             except ApiError as error:
                 if error.status not in (400, 422):
                     raise
                 return f"the API server refused the {child['kind']}: {error}"
         return None
-
-    def _apply_namespace_access(self, namespace: str, owners: list[ServiceVersion]) -> None:
-        """The ServiceAccount comes first: pods of a Deployment cannot start without it."""
-        self.cluster.apply(build_service_account(namespace, owners))
-        self.cluster.apply(build_events_role(namespace, owners))
-        self.cluster.apply(build_events_role_binding(namespace, owners))
 
     def _observe_versions(
         self, namespace: str, name: str

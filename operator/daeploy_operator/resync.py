@@ -32,14 +32,27 @@ def service_groups(objects: Iterable[dict[str, Any]]) -> list[Key]:
 
 
 def resync_once(
-    cluster: Cluster, reconcile: Callable[[Key], Any], namespaces: Iterable[str] = ()
+    cluster: Cluster,
+    reconcile: Callable[[Key], Any],
+    namespaces: Iterable[str] = (),
+    reconcile_namespace: Callable[[str], Any] | None = None,
 ) -> int:
-    """Reconcile every group in ``namespaces`` (all when empty); returns how many ran cleanly."""
+    """Reconcile every group in ``namespaces`` (all when empty); returns how many ran cleanly.
+
+    ``reconcile_namespace`` runs once per namespace that has services, before its groups.
+    """
     objects: list[dict[str, Any]] = []
     for namespace in tuple(namespaces) or (None,):
         objects.extend(cluster.list(API_GROUP_VERSION, KIND, namespace))
+    groups = service_groups(objects)
+    if reconcile_namespace is not None:
+        for namespace in sorted({ns for ns, _ in groups}):
+            try:
+                reconcile_namespace(namespace)
+            except Exception:
+                logger.exception("resync of the namespace access of %s failed", namespace)
     done = 0
-    for key in service_groups(objects):
+    for key in groups:
         try:
             reconcile(key)
         except ApiError as error:
@@ -61,9 +74,11 @@ class ResyncLoop:
         reconcile: Callable[[Key], Any],
         interval: float,
         namespaces: Iterable[str] = (),
+        reconcile_namespace: Callable[[str], Any] | None = None,
     ) -> None:
         self._cluster = cluster
         self._reconcile = reconcile
+        self._reconcile_namespace = reconcile_namespace
         self._interval = interval
         self._namespaces = tuple(namespaces)
         self._stop = threading.Event()
@@ -84,7 +99,9 @@ class ResyncLoop:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                resync_once(self._cluster, self._reconcile, self._namespaces)
+                resync_once(
+                    self._cluster, self._reconcile, self._namespaces, self._reconcile_namespace
+                )
             except ApiError as error:
                 logger.warning("resync could not list DaeployServices: %s", error)
             except Exception:

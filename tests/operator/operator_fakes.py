@@ -100,13 +100,16 @@ class InMemoryCluster:
         kind: str,
         namespace: str | None,
         labels: Mapping[str, str] | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         out = []
         for (av, k, ns, _), obj in sorted(self.objects.items()):
             if (av, k) != (api_version, kind) or (namespace and ns != namespace):
                 continue
             have = obj["metadata"].get("labels") or {}
-            if all(have.get(key) == value for key, value in (labels or {}).items()):
+            if not all(have.get(key) == value for key, value in (labels or {}).items()):
+                continue
+            if all(_field(obj, path) == value for path, value in (fields or {}).items()):
                 out.append(copy.deepcopy(obj))
         return out
 
@@ -171,3 +174,11 @@ class InMemoryCluster:
 
     def kinds_in(self, namespace: str) -> list[tuple[str, str]]:
         return sorted((k, n) for (_, k, ns, n) in self.objects if ns == namespace)
+
+
+def _field(obj: dict[str, Any], path: str) -> Any:
+    """A dotted field such as ``spec.name``, as the API server's field selectors read it."""
+    value: Any = obj
+    for part in path.split("."):
+        value = (value or {}).get(part) if isinstance(value, dict) else None
+    return value

@@ -15,7 +15,7 @@ def test_requests_during_a_run_cause_exactly_one_more_run() -> None:
     started, release = threading.Event(), threading.Event()
     calls: list[str] = []
 
-    def work(key: str) -> None:
+    def work(key: str, force: bool) -> None:
         calls.append(key)
         if len(calls) == 1:
             started.set()
@@ -38,7 +38,7 @@ def test_different_keys_do_not_wait_for_each_other() -> None:
     started, release = threading.Event(), threading.Event()
     calls: list[str] = []
 
-    def work(key: str) -> None:
+    def work(key: str, force: bool) -> None:
         calls.append(key)
         if key == "slow":
             started.set()
@@ -57,7 +57,7 @@ def test_different_keys_do_not_wait_for_each_other() -> None:
 def test_an_error_reaches_the_caller_and_the_key_runs_again_later() -> None:
     failures = [True]
 
-    def work(key: str) -> None:
+    def work(key: str, force: bool) -> None:
         if failures:
             failures.pop()
             raise RuntimeError("api server down")
@@ -66,3 +66,24 @@ def test_an_error_reaches_the_caller_and_the_key_runs_again_later() -> None:
     with pytest.raises(RuntimeError, match="api server down"):
         runner.run("a")
     assert runner.run("a") is True
+
+
+def test_a_forced_request_during_a_run_forces_the_rerun() -> None:
+    started, release = threading.Event(), threading.Event()
+    calls: list[tuple[str, bool]] = []
+
+    def work(key: str, force: bool) -> None:
+        calls.append((key, force))
+        if len(calls) == 1:
+            started.set()
+            assert release.wait(WAIT)
+
+    runner = CoalescingRunner(work)
+    first = threading.Thread(target=runner.run, args=("a",))
+    first.start()
+    assert started.wait(WAIT)
+    assert runner.run("a", force=True) is False
+    assert runner.run("a") is False
+    release.set()
+    first.join(WAIT)
+    assert calls == [("a", False), ("a", True)]

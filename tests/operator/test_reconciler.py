@@ -8,6 +8,7 @@ from typing import Any
 from operator_fakes import T0, InMemoryCluster, dsvc_object
 
 from daeploy.names import service_object_name, version_object_name
+from daeploy_operator.applied import child_key
 from daeploy_operator.names import HOST_ANNOTATION, VERSION_LABEL
 from daeploy_operator.reconciler import Reconciler
 from daeploy_operator.settings import OperatorSettings
@@ -276,19 +277,69 @@ def test_duplicate_version_objects(memory_cluster: InMemoryCluster) -> None:
     ]
 
 
-def test_hand_deleted_and_edited_children_come_back(memory_cluster: InMemoryCluster) -> None:
+def _hand_edit(cluster: InMemoryCluster) -> list[tuple[str, str, str, str]]:
+    """Delete and edit children behind the operator's back; the keys of what was touched."""
+    v1 = version_object_name("die_roller", "1.0.0")
+    cluster.delete("apps/v1", "Deployment", NS, v1)
+    cluster.delete("networking.k8s.io/v1", "Ingress", NS, "die-roller")
+    cluster.find("v1", "Service", NS, "die-roller")["spec"]["selector"] = {"app": "x"}
+    return [
+        child_key("apps/v1", "Deployment", NS, v1),
+        child_key("networking.k8s.io/v1", "Ingress", NS, "die-roller"),
+        child_key("v1", "Service", NS, "die-roller"),
+    ]
+
+
+def _restored(cluster: InMemoryCluster) -> bool:
+    v1 = version_object_name("die_roller", "1.0.0")
+    return (
+        cluster.find("apps/v1", "Deployment", NS, v1) is not None
+        and _ingress_paths(cluster, "die_roller") is not None
+        and _selected(cluster, "die_roller") == "1.0.0"
+    )
+
+
+def test_hand_deleted_and_edited_children_come_back_on_their_events(
+    memory_cluster: InMemoryCluster,
+) -> None:
     _namespace(memory_cluster, NS)
     memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
     reconciler, _ = _reconciler(memory_cluster)
     reconciler.reconcile(NS, "die_roller")
-    v1 = version_object_name("die_roller", "1.0.0")
-    memory_cluster.delete("apps/v1", "Deployment", NS, v1)
-    memory_cluster.delete("networking.k8s.io/v1", "Ingress", NS, "die-roller")
-    memory_cluster.find("v1", "Service", NS, "die-roller")["spec"]["selector"] = {"app": "x"}
+    for key in _hand_edit(memory_cluster):
+        # What the child watch reports: a change the operator did not make.
+        assert reconciler.applied.observe(key, "edited-by-hand", deleted=True)
     reconciler.reconcile(NS, "die_roller")
-    assert memory_cluster.find("apps/v1", "Deployment", NS, v1) is not None
-    assert _ingress_paths(memory_cluster, "die_roller") is not None
-    assert _selected(memory_cluster, "die_roller") == "1.0.0"
+    assert _restored(memory_cluster)
+
+
+def test_the_forced_resync_restores_children_whose_events_were_missed(
+    memory_cluster: InMemoryCluster,
+) -> None:
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    reconciler, _ = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    _hand_edit(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    assert not _restored(memory_cluster)  # without events, unchanged manifests are skipped
+    reconciler.reconcile(NS, "die_roller", force=True)
+    assert _restored(memory_cluster)
+
+
+def test_an_unchanged_name_is_not_applied_again(memory_cluster: InMemoryCluster) -> None:
+    _namespace(memory_cluster, NS)
+    for version in ("1.0.0", "2.0.0", "3.0.0"):
+        memory_cluster.add(dsvc_object("die_roller", version, main=version == "1.0.0"))
+    reconciler, _ = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    first = memory_cluster.applies
+    reconciler.reconcile(NS, "die_roller")
+    assert memory_cluster.applies == first
+    memory_cluster.add(dsvc_object("die_roller", "4.0.0"))
+    reconciler.reconcile(NS, "die_roller")
+    # Only the new version's Deployment and Service, the per-name Service and the Ingress.
+    assert memory_cluster.applies - first == 4
 
 
 def test_deleting_every_version_leaves_nothing_behind(memory_cluster: InMemoryCluster) -> None:
