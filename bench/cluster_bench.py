@@ -607,7 +607,8 @@ def daemon_pids(cluster: Cluster, name: str) -> list[int]:
     return [pid] if pid else []
 
 
-def _rss_kib(pid: int) -> int:
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, 0 once it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -677,7 +678,7 @@ class Sampler:
             ticks = _cpu_ticks(pid)
             self._cpu_s += max(0, ticks - self._ticks.get(pid, ticks)) / CLOCK_TICKS
             self._ticks[pid] = ticks
-        rss = sum(_rss_kib(p) for p in alive) / 1024
+        rss = sum(rss_kib(p) for p in alive) / 1024
         return Sample(time.monotonic(), rss, self._cpu_s, restarted)
 
     def __enter__(self) -> Sampler:

@@ -18,25 +18,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
+from cluster_bench import rss_kib  # noqa: E402
+
 from localcluster import node, processes, versions  # noqa: E402
 from localcluster.layout import Layout  # noqa: E402
 
 
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def idle_memory(layout: Layout) -> dict[str, float]:
     daemons = {n: processes.running_pid(layout, n) for n in node.DAEMON_ORDER}
-    mib = {n: _rss_kib(pid) / 1024 for n, pid in daemons.items() if pid}
-    mib["pods (all containers)"] = sum(_rss_kib(p) for p in node._pod_pids()) / 1024
-    mib["containerd shims"] = sum(_rss_kib(p) for p in node._our_shims(layout)) / 1024
+    mib = {n: rss_kib(pid) / 1024 for n, pid in daemons.items() if pid}
+    mib["pods (all containers)"] = sum(rss_kib(p) for p in node._pod_pids()) / 1024
+    mib["containerd shims"] = sum(rss_kib(p) for p in node._our_shims(layout)) / 1024
     mib["total"] = sum(mib.values())
     return {k: round(v, 1) for k, v in mib.items()}
 
