@@ -17,6 +17,10 @@ connection is refused before anything was sent, default 2).
 Connections are pooled (one module-level client per process, one async client per event loop)
 so repeated calls reuse keep-alive connections. A request that may have reached the callee is
 never retried: only ``httpx.ConnectError`` (nothing was sent) is.
+
+A pool is renewed after ``DAEPLOY_CALL_CONNECTION_MAX_AGE`` seconds (default 5): a Service's
+ClusterIP only steers new connections, so a connection kept alive forever would keep talking
+to the old main version after a switch. The old pool is closed once its calls had time to end.
 """
 
 from __future__ import annotations
@@ -296,12 +300,35 @@ _LIMITS = httpx.Limits(
 )
 
 
+_client_born = 0.0
+_async_born: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _max_age() -> float:
+    return env_float("DAEPLOY_CALL_CONNECTION_MAX_AGE", 5.0, minimum=0.1)
+
+
+def _retire_after() -> float:
+    """How long a replaced pool stays open: long enough for any call still using it."""
+    timeout = current_settings().timeout
+    return (timeout.read or DEFAULT_TIMEOUT) + (timeout.connect or 0) + 1.0
+
+
 def sync_client() -> httpx.Client:
-    global _client
-    if _client is None:
+    global _client, _client_born
+    now = time.monotonic()
+    if _client is None or now - _client_born > _max_age():
         with _client_lock:
-            if _client is None:
+            if _client is None or now - _client_born > _max_age():
+                old = _client
                 _client = httpx.Client(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
+                _client_born = now
+                if old is not None:
+                    timer = threading.Timer(_retire_after(), old.close)
+                    timer.daemon = True
+                    timer.start()
     return _client
 
 
@@ -309,9 +336,14 @@ def async_client() -> httpx.AsyncClient:
     """One client per event loop: an AsyncClient's pool must not cross loops."""
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
-    if client is None:
+    now = time.monotonic()
+    if client is None or now - _async_born.get(loop, 0.0) > _max_age():
+        old = client
         client = httpx.AsyncClient(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
         _async_clients[loop] = client
+        _async_born[loop] = now
+        if old is not None:
+            loop.call_later(_retire_after(), lambda: loop.create_task(old.aclose()))
     return client
 
 
