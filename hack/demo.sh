@@ -26,10 +26,15 @@ kubectl wait -n "$ns" --for=condition=Ready dsvc --all --timeout=180s
 kubectl get dsvc -n "$ns"
 
 step "play yatzee through the ingress: POST $DAEPLOY_INGRESS_URL/services/yatzee/play"
-# Ready means the routes are in the Ingress; Traefik picks them up a moment later.
+# Ready means the routes are in the Ingress; Traefik serves them a moment later. Wait quietly.
+url="$DAEPLOY_INGRESS_URL/services/yatzee/play"
+for _ in $(seq 60); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" || true)
+  [ "$code" = 200 ] && break
+  sleep 1
+done
 for _ in 1 2 3; do
-  curl -fsS --retry 20 --retry-delay 1 --retry-all-errors -X POST \
-    "$DAEPLOY_INGRESS_URL/services/yatzee/play"
+  curl -fsS -X POST "$url"
   echo
 done
 echo

@@ -1,8 +1,10 @@
 """Session fixtures shared by every test folder.
 
-``cluster`` reuses a healthy local cluster or brings one up (and then takes it down at the end).
-A test that needs the cluster fails, with the reason, when the cluster cannot come up: it is
-never skipped.
+``cluster`` is the tests' own local cluster, in slot ``DAEPLOY_TEST_SLOT`` (default 1: its own
+files, network namespace, addresses and cgroups), so the cluster a user works on (slot 0, what
+``make demo`` starts) and its workloads are never touched. It reuses a healthy cluster in that
+slot or brings one up (and then takes it down at the end). A test that needs the cluster fails,
+with the reason, when the cluster cannot come up: it is never skipped.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
-from localcluster import images, network, node  # noqa: E402
+from localcluster import images, node  # noqa: E402
 from localcluster import project_images as project_image_builds  # noqa: E402
 from localcluster.components import HELM, KUBERNETES  # noqa: E402
 from localcluster.layout import Layout  # noqa: E402
@@ -31,12 +33,21 @@ class Cluster:
 
     layout: Layout
     started_here: bool = False
-    ingress_url: str = network.INGRESS_URL
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         path = os.pathsep.join([str(KUBERNETES.bin_dir), str(HELM.bin_dir), os.environ["PATH"]])
-        self.env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), PATH=path)
+        self.env = dict(
+            os.environ,
+            KUBECONFIG=str(self.kubeconfig),
+            PATH=path,
+            DAEPLOY_LC_SLOT=str(self.layout.net.slot),
+            DAEPLOY_INGRESS_URL=self.ingress_url,
+        )
+
+    @property
+    def ingress_url(self) -> str:
+        return self.layout.net.ingress_url
 
     @property
     def kubeconfig(self) -> Path:
@@ -77,9 +88,16 @@ def _bring_up(layout: Layout) -> bool:
     return True
 
 
+def test_layout() -> Layout:
+    raw = os.environ.get("DAEPLOY_TEST_SLOT", "1")
+    if not raw.isdigit():
+        pytest.fail(f"DAEPLOY_TEST_SLOT={raw!r}: give a slot number 0..8", pytrace=False)
+    return Layout.for_slot(int(raw))
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    layout = Layout()
+    layout = test_layout()
     handle = Cluster(layout, started_here=_bring_up(layout))
     yield handle
     if handle.started_here and os.environ.get("DAEPLOY_KEEP_CLUSTER") != "1":
@@ -96,9 +114,17 @@ def project_images(cluster: Cluster) -> dict[str, float]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that take the cluster down run last, so the others share one cluster."""
-    items.sort(key=lambda item: item.get_closest_marker("lifecycle") is not None)
+    """The README's walk-throughs (which reinstall the operator with the chart's defaults) run
+    after the other cluster tests, and tests that take the cluster down run last."""
+
+    def order(item: pytest.Item) -> int:
+        if item.get_closest_marker("lifecycle"):
+            return 2
+        return 1 if item.get_closest_marker("readme") else 0
+
+    items.sort(key=order)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lifecycle: takes the cluster down and up again (runs last)")
+    config.addinivalue_line("markers", "readme: runs a README walk-through on the cluster")

@@ -45,7 +45,9 @@ def _check_input(
     check_version(version)
     variables = parse_env(env)
     if image is not None and path is not None:
-        raise InputError("give either PATH (a service folder) or --image IMAGE, not both")
+        raise InputError(
+            "give either PATH (a service folder) or --image IMAGE (a built image), not both"
+        )
     if image is None and path is None:
         raise InputError(
             "missing PATH: give the service folder (for example ./my_project) or --image IMAGE"

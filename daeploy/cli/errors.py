@@ -86,7 +86,7 @@ def explain(exc: BaseException, where: str | None, namespace: str | None) -> Cli
     """
     cluster = where or "the cluster"
     if isinstance(exc, ConfigException):
-        return CliError(f"cannot use the Kubernetes configuration: {exc}")
+        return CliError(f"cannot use the Kubernetes configuration: {exc}; fix your kubeconfig")
     if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
         return CliError(
             f"cannot reach the Kubernetes cluster at {cluster}: {_network_reason(exc)}; "
@@ -95,14 +95,21 @@ def explain(exc: BaseException, where: str | None, namespace: str | None) -> Cli
     if isinstance(exc, ApiException):
         message = api_message(exc)
         if exc.status == 0 or exc.status is None:
-            return CliError(f"cannot talk to the Kubernetes cluster at {cluster}: {message}")
+            return CliError(
+                f"cannot talk to the Kubernetes cluster at {cluster}: {message}; "
+                "is the cluster running? (check with `kubectl cluster-info`)"
+            )
         if exc.status == 401:
             return CliError(
                 f"the cluster at {cluster} rejected the credentials (401 Unauthorized): "
                 "refresh your kubeconfig"
             )
         if exc.status == 403:
-            return CliError(f"not allowed in namespace {namespace!r}: {message}")
+            return CliError(
+                f"permission denied (403 Forbidden) in namespace {namespace!r} at {cluster}: "
+                f"{message}; ask your cluster admin for access, or choose another namespace "
+                "with --namespace or another context with --context"
+            )
         if exc.status == 404:
             ns = missing_namespace(exc)
             if ns:
@@ -113,5 +120,8 @@ def explain(exc: BaseException, where: str | None, namespace: str | None) -> Cli
             return CliError(f"not found: {message}")
         if exc.status in (409, 422, 400):
             return CliError(f"the cluster rejected the request: {message}")
-        return CliError(f"the Kubernetes API at {cluster} failed ({exc.status}): {message}")
+        return CliError(
+            f"the Kubernetes API at {cluster} failed ({exc.status} {exc.reason}): {message}; "
+            "try again, and if it keeps failing check the cluster (`kubectl get --raw /readyz`)"
+        )
     return CliError(str(exc))

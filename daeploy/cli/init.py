@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 from importlib import resources
 from pathlib import Path
 
 import click
 
-from daeploy.cli.errors import InputError
+from daeploy.cli.errors import CliError, InputError
 from daeploy.names import MAX_SERVICE_NAME_LENGTH
 
 # template file (flat, no dot files, so package data globs pick them up) -> project path
@@ -39,6 +40,20 @@ def create_project(parent: Path, project_name: str) -> Path:
         raise InputError(f"{target} already exists: choose another project_name or PATH")
     if parent.exists() and not parent.is_dir():
         raise InputError(f"PATH {parent} is a file: give a folder to create the project in")
+    try:
+        _write_templates(target, project_name)
+    except OSError as exc:
+        # Leave nothing half-written behind: the user will retry elsewhere, with the same name.
+        shutil.rmtree(target, ignore_errors=True)
+        where = exc.filename or target
+        raise CliError(
+            f"cannot create the project in {parent}: {where}: {exc.strerror or exc}; "
+            "choose a folder you can write to as PATH"
+        ) from None
+    return target
+
+
+def _write_templates(target: Path, project_name: str) -> None:
     values = {
         "{project_name}": project_name,
         "{service_name}": suggested_service_name(project_name),
@@ -51,7 +66,6 @@ def create_project(parent: Path, project_name: str) -> Path:
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_text(text, encoding="utf-8")
-    return target
 
 
 @click.command()
@@ -60,6 +74,9 @@ def create_project(parent: Path, project_name: str) -> Path:
 def init(path: Path, project_name: str | None) -> None:
     """Create a new service project in PATH/<project_name> (PATH defaults to here)."""
     if project_name is None:
-        project_name = click.prompt("project_name", default="my_project")
+        try:
+            project_name = click.prompt("project_name", default="my_project")
+        except click.Abort:
+            raise InputError("no project_name given: type one, or pass --name NAME") from None
     target = create_project(path, project_name.strip())
     click.echo(f"Created service project {target}", err=True)

@@ -97,7 +97,12 @@ def kill(
     if not yes:
         click.echo(format_services(targets))
         what = "this version" if len(targets) == 1 else "these versions"
-        click.confirm(f"Kill {what}?", abort=True)
+        try:
+            confirmed = click.confirm(f"Kill {what}?", default=False)
+        except click.Abort:  # no answer: end of input (a script) or Ctrl-C
+            confirmed = False
+        if not confirmed:
+            raise CliError("nothing killed: answer 'y' to confirm, or pass --yes")
     for obj in targets:
         kube.delete_service(object_name(obj))
     _wait_gone(kube, targets, timeout)

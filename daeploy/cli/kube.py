@@ -20,6 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from daeploy.cli import kubeconfig
 from daeploy.cli.errors import CRD_MISSING, CliError, InputError, status_body
 from daeploy.cli.resource import API_GROUP, API_VERSION, KIND, PLURAL, spec_name
 
@@ -58,54 +59,26 @@ def validate_namespace(namespace: str) -> str:
     return namespace
 
 
-def _kubeconfig_paths() -> tuple[str, list[str]]:
-    """KUBECONFIG (read now, not at import time) or ~/.kube/config, and which of them exist."""
-    setting = os.environ.get("KUBECONFIG") or "~/.kube/config"
-    paths = [os.path.expanduser(p) for p in setting.split(os.pathsep) if p]
-    return setting, [p for p in paths if Path(p).is_file()]
-
-
 def load(context: str | None, namespace: str | None) -> Kube:
     """Load credentials like kubectl: KUBECONFIG or ~/.kube/config, else the pod's account."""
     if namespace is not None:
         validate_namespace(namespace)
-    setting, existing = _kubeconfig_paths()
+    setting, files = kubeconfig.locate()
     configuration = client.Configuration()
-    if existing:
-        kubeconfig = os.pathsep.join(existing)
-        try:
-            contexts, current = config.list_kube_config_contexts(kubeconfig)
-        except ConfigException as exc:
-            raise CliError(f"cannot read kubeconfig {kubeconfig}: {exc}") from None
-        names = [c["name"] for c in contexts or []]
-        if context is not None and context not in names:
-            raise InputError(
-                f"--context {context!r} is not in {kubeconfig}: "
-                f"available contexts: {', '.join(names) or 'none'}"
-            )
-        chosen = context or (current or {}).get("name")
-        if not chosen:
-            raise CliError(
-                f"{kubeconfig} has no current context: pick one with --context "
-                "or `kubectl config use-context NAME`"
-            )
-        try:
-            config.load_kube_config(
-                config_file=kubeconfig,
-                context=chosen,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except ConfigException as exc:
-            raise CliError(f"cannot use context {chosen!r} from {kubeconfig}: {exc}") from None
-        context_entry = next(c for c in contexts if c["name"] == chosen)
-        ns = namespace or (context_entry.get("context") or {}).get("namespace") or "default"
-        target = Target(configuration.host, ns, chosen, kubeconfig)
+    if files:
+        merged = kubeconfig.Kubeconfig.load(files)
+        chosen, settings = merged.choose(context)
+        merged.configure(chosen, configuration)
+        ns = namespace or str(settings.get("namespace") or "default")
+        target = Target(configuration.host, ns, chosen, merged.source)
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
         try:
             config.load_incluster_config(client_configuration=configuration)
         except ConfigException as exc:
-            raise CliError(f"cannot use the pod's service account: {exc}") from None
+            raise CliError(
+                f"cannot use the pod's service account: {exc}; "
+                "point KUBECONFIG at a kubeconfig instead"
+            ) from None
         ns = namespace or _service_account_namespace()
         target = Target(configuration.host, ns)
     else:

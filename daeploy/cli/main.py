@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -71,5 +73,21 @@ for command in (init, deploy, ls, assign, kill, logs, notifications):
     cli.add_command(command)
 
 
+DEBUG_ENV = "DAEPLOY_DEBUG"
+
+
 def main() -> None:
-    cli(prog_name="daeploy")
+    """The console script: any failure ends in one line, a traceback only with DAEPLOY_DEBUG=1."""
+    try:
+        cli.main(prog_name="daeploy")
+    except Exception as exc:
+        # Known failures are CliErrors by now; this is a bug, or a case nobody has met yet.
+        if os.environ.get(DEBUG_ENV):
+            raise
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        click.echo(
+            f"Error: unexpected failure ({detail}); rerun with {DEBUG_ENV}=1 for the traceback "
+            "and report it as a daeploy bug",
+            err=True,
+        )
+        sys.exit(1)

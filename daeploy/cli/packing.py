@@ -17,7 +17,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daeploy.cli.errors import InputError
+from daeploy.cli.errors import CliError, InputError
 
 IGNORE_FILE = ".daeployignore"
 ENTRYPOINT_FILE = "service.py"
@@ -116,7 +116,12 @@ class IgnoreRules:
         lines = list(DEFAULT_IGNORES)
         ignore_file = folder / IGNORE_FILE
         if ignore_file.is_file():
-            lines += ignore_file.read_text(encoding="utf-8").splitlines()
+            try:
+                lines += ignore_file.read_text(encoding="utf-8").splitlines()
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"{ignore_file} is not UTF-8 text: save it as UTF-8 (one pattern a line)"
+                ) from None
         return cls.from_lines(lines)
 
     def ignored(self, relative: str, is_folder: bool) -> bool:
@@ -208,6 +213,17 @@ def check_service_folder(folder: Path) -> None:
 
 def pack(folder: Path, limit: int = MAX_SOURCE_BYTES) -> PackedSource:
     """Pack a service folder, refusing what a ConfigMap cannot hold."""
+    try:
+        return _pack(folder, limit)
+    except OSError as exc:
+        # An unreadable file or folder: a permission problem the user can fix or ignore.
+        raise CliError(
+            f"cannot read {exc.filename or folder}: {exc.strerror or exc}; make it readable, "
+            f"or list it in {folder / IGNORE_FILE}"
+        ) from None
+
+
+def _pack(folder: Path, limit: int) -> PackedSource:
     check_service_folder(folder)
     rules = IgnoreRules.for_folder(folder)
     if rules.ignored(ENTRYPOINT_FILE, is_folder=False):

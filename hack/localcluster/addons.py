@@ -63,7 +63,7 @@ def _reader_role(name: str, rules: list[dict], namespace: str) -> list[dict]:
     ]
 
 
-def coredns() -> list[dict]:
+def coredns(net: network.Net = network.DEFAULT) -> list[dict]:
     labels = {"k8s-app": "kube-dns"}
     return [
         *_reader_role(
@@ -128,7 +128,7 @@ def coredns() -> list[dict]:
             "kind": "Service",
             "metadata": _meta("kube-dns", SYSTEM_NS, **labels),
             "spec": {
-                "clusterIP": network.DNS_SERVICE_IP,
+                "clusterIP": net.dns_service_ip,
                 "selector": labels,
                 "ports": [
                     {"name": "dns", "port": 53, "targetPort": 1053, "protocol": "UDP"},
@@ -139,13 +139,13 @@ def coredns() -> list[dict]:
     ]
 
 
-def traefik_args() -> list[str]:
+def traefik_args(net: network.Net = network.DEFAULT) -> list[str]:
     return [
         "--entryPoints.web.address=:80",
         "--providers.kubernetesingress=true",
         # Without it, /services/die_roller would also route /services/die_roller_1.0.0.
         "--providers.kubernetesingress.strictPrefixMatching=true",
-        f"--providers.kubernetesingress.ingressendpoint.ip={network.NODE_IP}",
+        f"--providers.kubernetesingress.ingressendpoint.ip={net.node_ip}",
         # Traefik waits this long between two configuration updates (default 2 s); a version
         # that just became ready, or a main switch, should not wait behind an unrelated update.
         "--providers.providersThrottleDuration=500ms",
@@ -157,7 +157,7 @@ def traefik_args() -> list[str]:
     ]
 
 
-def traefik() -> list[dict]:
+def traefik(net: network.Net = network.DEFAULT) -> list[dict]:
     labels = {"app.kubernetes.io/name": "traefik"}
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(INGRESS_NS)},
@@ -218,7 +218,7 @@ def traefik() -> list[dict]:
                                 "name": "traefik",
                                 "image": TRAEFIK_IMAGE,
                                 "imagePullPolicy": "Never",
-                                "args": traefik_args(),
+                                "args": traefik_args(net),
                                 "ports": [{"name": "web", "containerPort": 80}],
                                 "securityContext": {
                                     "allowPrivilegeEscalation": False,
@@ -243,5 +243,5 @@ def traefik() -> list[dict]:
     ]
 
 
-def all_manifests() -> list[dict]:
-    return [*coredns(), *traefik()]
+def all_manifests(net: network.Net = network.DEFAULT) -> list[dict]:
+    return [*coredns(net), *traefik(net)]

@@ -14,7 +14,7 @@ from . import network, pki, versions
 from .layout import Layout
 
 
-def kubeconfig(layout: Layout, user: str, server: str = network.API_URL) -> dict:
+def kubeconfig(layout: Layout, user: str, server: str | None = None) -> dict:
     def b64(path: Path) -> str:
         return base64.b64encode(path.read_bytes()).decode()
 
@@ -25,7 +25,7 @@ def kubeconfig(layout: Layout, user: str, server: str = network.API_URL) -> dict
             {
                 "name": "daeploy-local",
                 "cluster": {
-                    "server": server,
+                    "server": server or layout.net.api_url,
                     "certificate-authority-data": b64(layout.pki / "ca.crt"),
                 },
             }
@@ -64,6 +64,8 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.snapshot
   enable_selinux = false
   # This VM lacks CAP_SYS_RESOURCE: a negative oom_score_adj fails every sandbox.
   restrict_oom_score_adj = true
+  # Pod network namespaces under this cluster's own state, not the machine's /run/netns.
+  netns_mounts_under_state_dir = true
   [{cri}.containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -71,6 +73,7 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [{cri}.containerd.runtimes.runc.options]
         BinaryName = "/usr/sbin/runc"
+        Root = "{layout.run / "runc"}"
         SystemdCgroup = false
   [{cri}.cni]
     bin_dir = "/usr/lib/cni"
@@ -95,7 +98,9 @@ def cni_conflist(layout: Layout) -> dict:
                 "hairpinMode": True,
                 "ipam": {
                     "type": "host-local",
-                    "ranges": [[{"subnet": network.NODE_POD_CIDR, "gateway": network.POD_GATEWAY}]],
+                    "ranges": [
+                        [{"subnet": layout.net.node_pod_cidr, "gateway": layout.net.pod_gateway}]
+                    ],
                     "routes": [{"dst": "0.0.0.0/0"}],
                     "dataDir": str(layout.cni_ipam_dir),
                 },
@@ -115,9 +120,9 @@ def kubelet_config(layout: Layout) -> dict:
         "failCgroupV1": False,
         # The default -999 cannot be applied without CAP_SYS_RESOURCE.
         "oomScoreAdj": 0,
-        "clusterDNS": [network.DNS_SERVICE_IP],
+        "clusterDNS": [layout.net.dns_service_ip],
         "clusterDomain": network.CLUSTER_DOMAIN,
-        "address": network.NODE_IP,
+        "address": layout.net.node_ip,
         "healthzBindAddress": "127.0.0.1",
         "readOnlyPort": 0,
         "tlsCertFile": str(layout.pki / "kubelet-server.crt"),
@@ -142,6 +147,9 @@ def kubelet_config(layout: Layout) -> dict:
         "podLogsDir": str(layout.pod_logs),
         "maxPods": 250,
         "protectKernelDefaults": False,
+        # Each local cluster keeps its pods under its own cgroup parent, so one never sees
+        # (or removes) another's.
+        **({"cgroupRoot": f"/{layout.cgroup_parent}"} if layout.cgroup_parent else {}),
     }
 
 
@@ -151,20 +159,20 @@ def kube_proxy_config(layout: Layout) -> dict:
         "kind": "KubeProxyConfiguration",
         "clientConnection": {"kubeconfig": str(layout.kubeconfig("kube-proxy"))},
         "mode": "iptables",
-        "clusterCIDR": network.POD_CIDR,
+        "clusterCIDR": layout.net.pod_cidr,
         "hostnameOverride": pki.NODE_NAME,
         "oomScoreAdj": 0,
         # nf_conntrack_max is not writable inside a non-initial network namespace.
         "conntrack": {"maxPerCore": 0},
-        "nodePortAddresses": [f"{network.NODE_IP}/32"],
+        "nodePortAddresses": [f"{layout.net.node_ip}/32"],
         "metricsBindAddress": "127.0.0.1:10249",
         "healthzBindAddress": "127.0.0.1:10256",
     }
 
 
-def resolv_conf() -> str:
+def resolv_conf(net: network.Net = network.DEFAULT) -> str:
     # Only the cluster's DNS: the host resolver must never be handed to pods.
-    return f"nameserver {network.DNS_SERVICE_IP}\noptions ndots:5\n"
+    return f"nameserver {net.dns_service_ip}\noptions ndots:5\n"
 
 
 def write_all(layout: Layout) -> None:
@@ -178,7 +186,7 @@ def write_all(layout: Layout) -> None:
         layout.cni_conf_dir / "10-lcnet.conflist": json.dumps(cni_conflist(layout), indent=1),
         layout.etc / "kubelet.json": json.dumps(kubelet_config(layout), indent=1),
         layout.etc / "kube-proxy.json": json.dumps(kube_proxy_config(layout), indent=1),
-        layout.etc / "resolv.conf": resolv_conf(),
+        layout.etc / "resolv.conf": resolv_conf(layout.net),
     }
     for user in ("admin", "controller-manager", "scheduler", "kubelet-client", "kube-proxy"):
         files[layout.kubeconfig(user)] = json.dumps(kubeconfig(layout, user), indent=1)

@@ -1,44 +1,88 @@
-"""Install the Debian packages the node needs, only when something is missing."""
+"""Install the Debian packages the node needs, only when something is missing, and remember
+exactly which packages that added, so ``purge`` can give the machine back as it was."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from . import versions
 
+INSTALLED_RECORD = versions.CACHE / "installed-debian-packages.txt"
+"""Every package (with dependencies) that ``ensure_packages`` added to this machine."""
 
-def missing(packages: tuple[str, ...] = versions.DEBIAN_PACKAGES) -> list[str]:
+
+def _installed() -> set[str]:
     out = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\n", *packages],
+        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\n"],
         capture_output=True,
         text=True,
+        check=True,
     ).stdout
-    installed = {line.split()[0] for line in out.splitlines() if line.split()[1:2] == ["ii"]}
+    return {line.split()[0] for line in out.splitlines() if line.split()[1:2] == ["ii"]}
+
+
+def missing(packages: tuple[str, ...] = versions.DEBIAN_PACKAGES) -> list[str]:
+    installed = _installed()
     return [p for p in packages if p not in installed]
 
 
-def ensure_packages() -> None:
+def _apt_env() -> dict[str, str]:
+    return dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+
+
+def ensure_packages() -> list[str]:
+    """Install what is missing; return the packages this call added (dependencies included)."""
     need = missing()
     if not need:
-        return
+        return []
     print(f"installing Debian packages: {' '.join(need)}", file=sys.stderr)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    before = _installed()
     # A policy that forbids starting services: Debian's containerd must not start its own daemon.
-    policy = "/usr/sbin/policy-rc.d"
-    had_policy = os.path.exists(policy)
+    policy = Path("/usr/sbin/policy-rc.d")
+    had_policy = policy.exists()
     if not had_policy:
-        with open(policy, "w") as f:
-            f.write("#!/bin/sh\nexit 101\n")
-        os.chmod(policy, 0o755)
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
     try:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=_apt_env())
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *need],
             check=True,
-            env=env,
+            env=_apt_env(),
         )
     finally:
         if not had_policy:
-            os.unlink(policy)
+            policy.unlink()
+    added = sorted(_installed() - before)
+    INSTALLED_RECORD.parent.mkdir(parents=True, exist_ok=True)
+    known = set(INSTALLED_RECORD.read_text().split()) if INSTALLED_RECORD.exists() else set()
+    INSTALLED_RECORD.write_text("\n".join(sorted(known | set(added))) + "\n")
+    return added
+
+
+def purge_installed() -> list[str]:
+    """Purge what ``ensure_packages`` added; without a record, the node's own packages that a new
+    machine of this kind does not have, and whatever they alone pulled in."""
+    if INSTALLED_RECORD.exists():
+        targets = INSTALLED_RECORD.read_text().split()
+    else:
+        targets = [p for p in versions.DEBIAN_PACKAGES if p not in versions.NEW_MACHINE_HAS]
+    present = sorted(set(targets) & _installed())
+    if present:
+        subprocess.run(
+            ["apt-get", "purge", "-y", "-qq", *present],
+            check=True,
+            env=_apt_env(),
+            stdout=subprocess.DEVNULL,
+        )
+    subprocess.run(
+        ["apt-get", "autoremove", "--purge", "-y", "-qq"],
+        check=True,
+        env=_apt_env(),
+        stdout=subprocess.DEVNULL,
+    )
+    INSTALLED_RECORD.unlink(missing_ok=True)
+    return present

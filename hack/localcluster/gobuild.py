@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import versions
+from . import prerequisites, versions
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,9 @@ def build(component: GoComponent) -> float:
     """Build the component's binaries unless cached; return the seconds spent (0 when cached)."""
     if component.is_built():
         return 0.0
+    problem = prerequisites.go_problem()
+    if problem:
+        raise prerequisites.PrerequisiteError(problem)
     start = time.monotonic()
     src = versions.src_dir(component.name, component.version)
     src.mkdir(parents=True, exist_ok=True)

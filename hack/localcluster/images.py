@@ -171,10 +171,14 @@ def build_commands(
     return [bud, push]
 
 
-def build_and_load(layout: Layout, context: Path, tag: str, dockerfile: Path | None = None) -> None:
-    """Build a Dockerfile with buildah and load the result into the node's containerd."""
+def check_tag(tag: str) -> None:
     if ":" not in tag.rsplit("/", 1)[-1] or tag.endswith(":latest"):
         raise ValueError(f"image tag {tag!r}: give an explicit version tag (never latest)")
+
+
+def build_and_load(layout: Layout, context: Path, tag: str, dockerfile: Path | None = None) -> None:
+    """Build a Dockerfile with buildah and load the result into the node's containerd."""
+    check_tag(tag)
     ensure_python_base()
     with tempfile.TemporaryDirectory(prefix="image-") as tmp:
         archive = Path(tmp) / "image.tar"

@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import versions
+from .network import DEFAULT, Net
 
 
 @dataclass(frozen=True)
 class Layout:
     state: Path = versions.STATE
     run: Path = versions.RUN
+    net: Net = field(default=DEFAULT)
+    cgroup_parent: str = ""
+    """Where the kubelet puts ``kubepods`` in each cgroup hierarchy ("" is the top)."""
+
+    @classmethod
+    def for_slot(cls, slot: int) -> Layout:
+        """A further local cluster with its own files, namespace, addresses and cgroups, so that
+        tests can take one down and up without touching the cluster a user works on."""
+        if slot == 0:
+            return cls()
+        return cls(
+            state=Path(f"{versions.STATE}-{slot}"),
+            run=Path(f"{versions.RUN}-{slot}"),
+            net=Net(slot),
+            cgroup_parent=f"daeploy-lc-{slot}",
+        )
+
+    @classmethod
+    def from_env(cls) -> Layout:
+        """``DAEPLOY_LC_SLOT`` picks the cluster every verb works on (default 0)."""
+        raw = os.environ.get("DAEPLOY_LC_SLOT", "0")
+        if not raw.isdigit():
+            raise ValueError(f"DAEPLOY_LC_SLOT={raw!r}: give a number 0..8")
+        return cls.for_slot(int(raw))
+
+    @property
+    def kubepods_relative(self) -> str:
+        return f"{self.cgroup_parent}/kubepods" if self.cgroup_parent else "kubepods"
 
     @property
     def pki(self) -> Path:

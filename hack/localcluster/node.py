@@ -16,7 +16,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import addons, config, debian, gobuild, images, network, pki, processes, sysctls
+from . import (
+    addons,
+    cgroups,
+    config,
+    gobuild,
+    images,
+    network,
+    pki,
+    prerequisites,
+    processes,
+    sysctls,
+)
 from .components import ALL, ETCD, KUBERNETES
 from .layout import Layout
 from .processes import Daemon
@@ -39,6 +50,7 @@ def kbin(name: str) -> str:
 def daemons(layout: Layout) -> dict[str, Daemon]:
     p = layout.pki
     kc = layout.kubeconfig
+    net = layout.net
     return {
         "etcd": Daemon(
             "etcd",
@@ -62,10 +74,10 @@ def daemons(layout: Layout) -> dict[str, Daemon]:
             (
                 kbin("kube-apiserver"),
                 "--etcd-servers=http://127.0.0.1:2379",
-                f"--advertise-address={network.NODE_IP}",
+                f"--advertise-address={net.node_ip}",
                 "--bind-address=0.0.0.0",
                 "--secure-port=6443",
-                f"--service-cluster-ip-range={network.SERVICE_CIDR}",
+                f"--service-cluster-ip-range={net.service_cidr}",
                 "--allow-privileged=true",
                 "--authorization-mode=Node,RBAC",
                 "--enable-admission-plugins=NodeRestriction",
@@ -122,7 +134,7 @@ def daemons(layout: Layout) -> dict[str, Daemon]:
                 kbin("kubelet"),
                 f"--config={layout.etc / 'kubelet.json'}",
                 f"--kubeconfig={kc('kubelet-client')}",
-                f"--node-ip={network.NODE_IP}",
+                f"--node-ip={net.node_ip}",
                 f"--hostname-override={pki.NODE_NAME}",
                 f"--root-dir={layout.kubelet_root}",
                 f"--cert-dir={layout.kubelet_root / 'pki'}",
@@ -163,12 +175,12 @@ def _wait(what: str, probe: Callable[[], bool], timeout: float, layout: Layout,
     raise RuntimeError(f"timed out waiting for {what}{detail}")
 
 
-def _netns_http_ok(url: str) -> bool:
+def _netns_http_ok(url: str, net: network.Net) -> bool:
     code = (
         "import sys,urllib.request;"
         f"sys.exit(0 if urllib.request.urlopen({url!r}, timeout=2).status == 200 else 1)"
     )
-    cmd = network.in_netns([sys.executable, "-c", code])
+    cmd = network.in_netns([sys.executable, "-c", code], net)
     return subprocess.run(cmd, capture_output=True, timeout=10).returncode == 0
 
 
@@ -184,11 +196,11 @@ def _node_ready(layout: Layout) -> bool:
     return out.strip() == "True"
 
 
-def ingress_ok() -> bool:
+def ingress_ok(net: network.Net = network.DEFAULT) -> bool:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"{network.INGRESS_URL}/ping", timeout=2) as resp:
+        with urllib.request.urlopen(f"{net.ingress_url}/ping", timeout=2) as resp:
             return resp.status == 200
     except OSError:
         return False
@@ -199,7 +211,7 @@ def healthy(layout: Layout) -> bool:
         all(processes.alive(layout, n) for n in DAEMON_ORDER)
         and _api_ready(layout)
         and _node_ready(layout)
-        and ingress_ok()
+        and ingress_ok(layout.net)
     )
 
 
@@ -221,12 +233,12 @@ class Timer:
 
 
 def apply_system_pods(layout: Layout) -> None:
-    system_pods = {"apiVersion": "v1", "kind": "List", "items": addons.all_manifests()}
+    system_pods = {"apiVersion": "v1", "kind": "List", "items": addons.all_manifests(layout.net)}
     kubectl(layout, "apply", "--server-side", "-f", "-", input=json.dumps(system_pods))
     for ns, name in (("kube-system", "coredns"), ("traefik", "traefik")):
         kubectl(layout, "-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=180s",
                 timeout=200)  # fmt: skip
-    _wait("ingress /ping", ingress_ok, 60, layout)
+    _wait("ingress /ping", lambda: ingress_ok(layout.net), 60, layout)
 
 
 def build_all() -> dict[str, float]:
@@ -236,6 +248,8 @@ def build_all() -> dict[str, float]:
 def up(layout: Layout | None = None) -> dict:
     layout = layout or Layout()
     timer = Timer()
+    # Before any other command: what no script can fix is said up front, packages installed.
+    prerequisites.ensure(needs_go=not all(c.is_built() for c in ALL))
     if layout.admin_kubeconfig.exists() and healthy(layout):
         # Cheap when nothing changed; rolls the system pods when this checkout changed them.
         apply_system_pods(layout)
@@ -247,18 +261,18 @@ def up(layout: Layout | None = None) -> dict:
         print(f"clearing a stale cluster ({len(stale)} leftovers)", file=sys.stderr)
         down(layout)
     print("bringing the node up", file=sys.stderr)
-    debian.ensure_packages()
     timer.step("packages")
     builds = build_all()
     timer.step("builds")
-    network.up()
-    pki.ensure(layout.pki)
+    network.up(layout.net)
+    pki.ensure(layout.pki, layout.net)
     config.write_all(layout)
     sysctls.save(layout.saved_sysctls)
     timer.step("network+pki+config")
     d = daemons(layout)
     processes.start(layout, d["etcd"])
-    _wait("etcd", lambda: _netns_http_ok("http://127.0.0.1:2379/health"), 60, layout, "etcd")
+    etcd_health = "http://127.0.0.1:2379/health"
+    _wait("etcd", lambda: _netns_http_ok(etcd_health, layout.net), 60, layout, "etcd")
     processes.start(layout, d["kube-apiserver"])
     _wait("kube-apiserver /readyz", lambda: _api_ready(layout), 120, layout, "kube-apiserver")
     timer.step("etcd+apiserver")
@@ -268,6 +282,7 @@ def up(layout: Layout | None = None) -> dict:
     _wait("containerd", layout.containerd_socket.exists, 30, layout, "containerd")
     images.load_component_images(layout)
     timer.step("containerd+images")
+    cgroups.ensure_parent(layout)
     processes.start(layout, d["kubelet"])
     processes.start(layout, d["kube-proxy"])
     _wait("node Ready", lambda: _node_ready(layout), 120, layout, "kubelet")
@@ -301,23 +316,17 @@ def _our_shims(layout: Layout) -> list[int]:
     return pids
 
 
-def _pod_pids() -> list[int]:
-    """Processes in the kubelet's pod cgroups: containers that outlived their runtime."""
-    pids: set[int] = set()
-    for procs in Path("/sys/fs/cgroup").glob("*/kubepods/**/cgroup.procs"):
-        try:
-            pids.update(int(p) for p in procs.read_text().split())
-        except OSError:
-            continue
-    return sorted(pids)
+def _cni_netns(layout: Layout) -> list[Path]:
+    """Pod namespaces an older containerd config put in /run/netns (the main cluster only; they
+    now live under the cluster's own state directory)."""
+    if layout.net.slot != 0 or not Path("/run/netns").exists():
+        return []
+    return sorted(Path("/run/netns").glob("cni-*"))
 
 
-def _cgroup_dirs() -> list[Path]:
-    return [d for d in Path("/sys/fs/cgroup").glob("*/kubepods") if d.is_dir()]
-
-
-def _cni_netns() -> list[Path]:
-    return sorted(Path("/run/netns").glob("cni-*")) if Path("/run/netns").exists() else []
+def _mount_prefixes(layout: Layout) -> tuple[str, ...]:
+    own = (str(layout.state) + "/", str(layout.run) + "/")
+    return (*own, "/run/containerd/") if layout.net.slot == 0 else own
 
 
 def _remove_containers(layout: Layout) -> None:
@@ -343,26 +352,22 @@ def down(layout: Layout | None = None) -> dict:
         kubectl(layout, "delete", "pods", "--all", "--all-namespaces", "--grace-period=0",
                 "--force", "--wait=false", check=False, timeout=60)  # fmt: skip
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _pod_pids():
+        while time.monotonic() < deadline and cgroups.pod_pids(layout):
             time.sleep(0.5)
     for name in ("kube-proxy", "kubelet", "kube-controller-manager", "kube-scheduler"):
         processes.stop(layout, name)
     _remove_containers(layout)
     for name in ("containerd", "kube-apiserver", "etcd"):
         processes.stop(layout, name)
-    for pid in _our_shims(layout) + _pod_pids():
+    for pid in _our_shims(layout) + cgroups.pod_pids(layout):
         processes.stop_pid(pid, timeout=3)
-    for ns in _cni_netns():
+    for ns in _cni_netns(layout):
         subprocess.run(["umount", str(ns)], capture_output=True)
         ns.unlink(missing_ok=True)
-    prefixes = (str(layout.state) + "/", str(layout.run) + "/", "/run/containerd/")
-    for point in _mounts_under(prefixes):
+    for point in _mounts_under(_mount_prefixes(layout)):
         subprocess.run(["umount", "-l", point], capture_output=True)
-    network.down()
-    for root in _cgroup_dirs():
-        for d in sorted(root.glob("**/"), key=lambda p: len(p.parts), reverse=True):
-            with contextlib.suppress(OSError):
-                d.rmdir()
+    network.down(layout.net)
+    cgroups.remove(layout)
     sysctls.restore(layout.saved_sysctls)
     for path in (layout.state, layout.run):
         shutil.rmtree(path, ignore_errors=True)
@@ -375,14 +380,15 @@ def down(layout: Layout | None = None) -> dict:
 def leftovers(layout: Layout | None = None) -> list[str]:
     """Everything of the cluster still on the machine; empty after a clean ``down``."""
     layout = layout or Layout()
-    found = list(network.leftovers())
-    found += [f"pod process {pid}" for pid in _pod_pids()]
+    found = list(network.leftovers(layout.net))
+    found += [f"pod process {pid}" for pid in cgroups.pod_pids(layout)]
     found += [f"containerd shim {pid}" for pid in _our_shims(layout)]
-    found += [f"pod network namespace {p.name}" for p in _cni_netns()]
-    prefixes = (str(layout.state) + "/", str(layout.run) + "/", "/run/containerd/")
-    found += [f"mount {m}" for m in _mounts_under(prefixes)]
-    found += [f"cgroup {d}" for d in _cgroup_dirs()]
+    found += [f"pod network namespace {p.name}" for p in _cni_netns(layout)]
+    found += [f"mount {m}" for m in _mounts_under(_mount_prefixes(layout))]
+    found += cgroups.leftovers(layout)
     bins = tuple(str(c.bin_dir) for c in ALL)
+    # Every daemon names a file under its own cluster's state in its arguments.
+    own = (str(layout.state) + "/").encode()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -390,9 +396,7 @@ def leftovers(layout: Layout | None = None) -> list[str]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if exe.startswith(bins) or (
-                exe == "/usr/bin/containerd" and str(layout.etc).encode() in cmdline
-            ):
+            if (exe.startswith(bins) or exe == "/usr/bin/containerd") and own in cmdline:
                 found.append(f"process {entry.name} {exe}")
     found += [f"directory {p}" for p in (layout.state, layout.run) if p.exists()]
     return found
@@ -406,8 +410,8 @@ def status(layout: Layout | None = None) -> dict:
         "processes": procs,
         "apiserver_ready": api,
         "node_ready": api and _node_ready(layout),
-        "ingress_ok": ingress_ok(),
-        "ingress_url": network.INGRESS_URL,
-        "api_url": network.API_URL,
+        "ingress_ok": ingress_ok(layout.net),
+        "ingress_url": layout.net.ingress_url,
+        "api_url": layout.net.api_url,
         "kubeconfig": str(layout.admin_kubeconfig),
     }

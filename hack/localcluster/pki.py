@@ -20,36 +20,37 @@ class CertSpec:
     server: bool = False
 
 
-CERTS: tuple[CertSpec, ...] = (
-    CertSpec(
-        "apiserver",
-        "kube-apiserver",
-        sans=(
-            f"IP:{network.API_SERVICE_IP}",
-            f"IP:{network.NODE_IP}",
-            "IP:127.0.0.1",
-            "DNS:localhost",
-            "DNS:kubernetes",
-            "DNS:kubernetes.default",
-            "DNS:kubernetes.default.svc",
-            f"DNS:kubernetes.default.svc.{network.CLUSTER_DOMAIN}",
+def certs(net: network.Net = network.DEFAULT) -> tuple[CertSpec, ...]:
+    return (
+        CertSpec(
+            "apiserver",
+            "kube-apiserver",
+            sans=(
+                f"IP:{net.api_service_ip}",
+                f"IP:{net.node_ip}",
+                "IP:127.0.0.1",
+                "DNS:localhost",
+                "DNS:kubernetes",
+                "DNS:kubernetes.default",
+                "DNS:kubernetes.default.svc",
+                f"DNS:kubernetes.default.svc.{network.CLUSTER_DOMAIN}",
+            ),
+            server=True,
         ),
-        server=True,
-    ),
-    CertSpec("admin", "kubernetes-admin", "system:masters"),
-    CertSpec("controller-manager", "system:kube-controller-manager"),
-    CertSpec("scheduler", "system:kube-scheduler"),
-    CertSpec("kubelet-client", f"system:node:{NODE_NAME}", "system:nodes"),
-    CertSpec(
-        "kubelet-server",
-        f"system:node:{NODE_NAME}",
-        "system:nodes",
-        sans=(f"IP:{network.NODE_IP}", "IP:127.0.0.1", f"DNS:{NODE_NAME}"),
-        server=True,
-    ),
-    CertSpec("kube-proxy", "system:kube-proxy"),
-    CertSpec("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
-)
+        CertSpec("admin", "kubernetes-admin", "system:masters"),
+        CertSpec("controller-manager", "system:kube-controller-manager"),
+        CertSpec("scheduler", "system:kube-scheduler"),
+        CertSpec("kubelet-client", f"system:node:{NODE_NAME}", "system:nodes"),
+        CertSpec(
+            "kubelet-server",
+            f"system:node:{NODE_NAME}",
+            "system:nodes",
+            sans=(f"IP:{net.node_ip}", "IP:127.0.0.1", f"DNS:{NODE_NAME}"),
+            server=True,
+        ),
+        CertSpec("kube-proxy", "system:kube-proxy"),
+        CertSpec("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
+    )
 
 
 def subject(spec: CertSpec) -> str:
@@ -73,7 +74,7 @@ def _openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
-def ensure(pki: Path) -> None:
+def ensure(pki: Path, net: network.Net = network.DEFAULT) -> None:
     """Create whatever is missing; existing keys are kept so a restart keeps its identity."""
     pki.mkdir(parents=True, exist_ok=True)
     ca_key, ca_crt = pki / "ca.key", pki / "ca.crt"
@@ -86,7 +87,7 @@ def ensure(pki: Path) -> None:
     if not (pki / "sa.key").exists():
         _openssl("genrsa", "-out", str(pki / "sa.key"), "2048")
         _openssl("rsa", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub"))
-    for spec in CERTS:
+    for spec in certs(net):
         crt = pki / f"{spec.name}.crt"
         if crt.exists():
             continue

@@ -56,7 +56,7 @@ def start(layout: Layout, daemon: Daemon) -> int:
 
     argv = list(daemon.argv)
     if daemon.in_netns:
-        argv = network.in_netns(argv)  # nsenter execs: the PID is the daemon's own
+        argv = network.in_netns(argv, layout.net)  # nsenter execs: the PID is the daemon's own
     layout.pids.mkdir(parents=True, exist_ok=True)
     layout.logs.mkdir(parents=True, exist_ok=True)
     log = (layout.logs / f"{daemon.name}.log").open("ab")

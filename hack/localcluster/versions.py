@@ -41,7 +41,17 @@ DEBIAN_PACKAGES = (
     "fuse-overlayfs",
     "gcc",
     "libc6-dev",
+    # On every Debian machine already; listed so that a missing one is installed, not a crash.
+    "util-linux",
+    "mount",
+    "procps",
+    "curl",
 )
+
+NEW_MACHINE_HAS = (
+    "gcc", "libc6-dev", "iproute2", "openssl", "util-linux", "mount", "procps", "curl",
+)  # fmt: skip
+"""What a new machine of the project's kind already has: never purged."""
 
 
 def bin_dir(component: str, version: str) -> Path:

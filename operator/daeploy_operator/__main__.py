@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 
-import kopf
+try:
+    import kopf
+except ModuleNotFoundError as missing:  # the operator is an extra of the daeploy package
+    if missing.name != "kopf":
+        raise
+    sys.exit("daeploy-operator: kopf is not installed: pip install 'daeploy[operator]'")
 
 from .settings import OperatorSettings, SettingsError
 

@@ -90,6 +90,8 @@ class FakeCluster:
         self.operator: Callable[[Obj, FakeCluster], None] = ready_operator
         self.logs: dict[str, str] = {}
         self.requests: list[tuple[str, str, Any]] = []
+        # (code, reason, message) every request gets, as a server refusing everything would.
+        self.refusal: tuple[int, str, str] | None = None
         self.lock = threading.Lock()
         self._counter = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -168,6 +170,9 @@ class FakeCluster:
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         with self.lock:
             self.requests.append((method, parts.path, body))
+            if self.refusal is not None:
+                code, reason, message = self.refusal
+                return code, _status(code, reason, message, "", "")
             match = POD_LOG.match(parts.path)
             if match:
                 return self._log(match.group(2), query)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from localcluster import network, node
+from localcluster.layout import Layout
 
 SMOKE_APP = Path(__file__).parent / "smoke_app"
 SMOKE_IMAGE = "localhost/smoke:1"
@@ -146,7 +147,7 @@ def test_smoke_answers_through_the_ingress(smoke):
 def test_pod_resolves_and_calls_a_service_by_dns_name(smoke):
     status, body = _get_eventually(f"{smoke.ingress_url}/smoke/call")
     assert status == 200
-    assert body["resolved"] == network.API_SERVICE_IP
+    assert body["resolved"] == smoke.layout.net.api_service_ip
     assert body["called"]["path"] == "/peer"
     assert body["called"]["host"].startswith("smoke-peer-")
 
@@ -171,15 +172,16 @@ def test_kubectl_and_helm_talk_to_the_cluster(cluster, tmp_path):
 
 
 def test_cluster_namespace_has_no_way_out(cluster):
+    net = cluster.layout.net
     for target in ("8.8.8.8", "192.0.2.1", "10.255.255.53"):
         # A routing lookup only: no packet is sent.
         proc = subprocess.run(
-            network.in_netns(["ip", "route", "get", target]), capture_output=True, text=True
+            network.in_netns(["ip", "route", "get", target], net), capture_output=True, text=True
         )
         assert proc.returncode != 0, proc.stdout
         assert "unreachable" in proc.stderr.lower() or "no route" in proc.stderr.lower()
-    leftovers = network.leftovers()  # while up, every guard must be in place
-    for rule in network.HOST_GUARDS:
+    leftovers = network.leftovers(net)  # while up, every guard must be in place
+    for rule in network.host_guards(net):
         assert any(rule.chain in item and " ".join(rule.spec) in item for item in leftovers)
 
 
@@ -192,10 +194,25 @@ def test_second_up_is_quick_and_changes_nothing(cluster):
 
 @pytest.mark.lifecycle
 def test_down_leaves_nothing_and_up_works_again(cluster):
+    """On the tests' own slot; the user's cluster in slot 0 must not notice."""
+    user = Layout.for_slot(0)
+    user_was_healthy = cluster.layout != user and node.healthy(user)
+    user_pods = _pod_uids(user) if user_was_healthy else None
     result = node.down(cluster.layout)
     assert node.leftovers(cluster.layout) == [], result
+    if user_was_healthy:
+        assert node.healthy(user), "taking the test slot down broke the user's cluster"
+        assert node.leftovers(user), "the user's cluster should still be all there"
     node.up(cluster.layout)
     assert node.healthy(cluster.layout)
+    if user_was_healthy:
+        assert node.healthy(user)
+        assert _pod_uids(user) == user_pods, "the user's pods were restarted"
+
+
+def _pod_uids(layout: Layout) -> set[str]:
+    out = node.kubectl(layout, "get", "pods", "-A", "-o", "jsonpath={.items[*].metadata.uid}")
+    return set(out.stdout.split())
 
 
 def test_cli_reports_status(cluster):

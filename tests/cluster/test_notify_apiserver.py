@@ -11,7 +11,6 @@ import pytest
 
 from daeploy.notifications import Severity, notifier_from_config
 from daeploy_operator.resources import rbac
-from localcluster import network
 
 pytestmark = pytest.mark.cluster
 
@@ -32,9 +31,9 @@ def events_namespace(cluster):
     cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-def _notifier(cluster, ns: str, token: str, api_url: str = network.API_URL):
+def _notifier(cluster, ns: str, token: str, api_url: str | None = None):
     return notifier_from_config(
-        api_url,
+        api_url or cluster.layout.net.api_url,
         token,
         str(cluster.layout.pki / "ca.crt"),
         namespace=ns,

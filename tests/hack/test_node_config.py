@@ -1,8 +1,9 @@
 """The node's configuration carries the facts verified on this VM kind."""
 
+import ipaddress
 import json
 
-from localcluster import addons, config, network
+from localcluster import addons, cgroups, config, network
 from localcluster.layout import Layout
 
 
@@ -74,3 +75,48 @@ def test_kubeconfig_points_at_the_node(tmp_path):
     kc = config.kubeconfig(layout, "admin")
     assert kc["clusters"][0]["cluster"]["server"] == network.API_URL
     json.dumps(kc)
+
+
+def test_slots_never_share_names_addresses_or_files():
+    layouts = [Layout.for_slot(n) for n in range(network.MAX_SLOT + 1)]
+    for attr in ("state", "run", "cgroup_parent"):
+        values = [getattr(lay, attr) for lay in layouts]
+        assert len(set(values)) == len(values), attr
+    for attr in ("netns", "host_if", "node_ip", "pod_cidr", "service_cidr"):
+        values = [getattr(lay.net, attr) for lay in layouts]
+        assert len(set(values)) == len(values), attr
+    nets = [
+        ipaddress.ip_network(c) for lay in layouts for c in (lay.net.pod_cidr, lay.net.service_cidr)
+    ]
+    for i, a in enumerate(nets):
+        assert not any(a.overlaps(b) for b in nets[i + 1 :]), a
+
+
+def test_a_further_slot_keeps_its_pods_files_and_addresses_apart():
+    lay = Layout.for_slot(3)
+    cfg = config.kubelet_config(lay)
+    assert cfg["cgroupRoot"] == "/daeploy-lc-3"
+    assert cfg["address"] == "172.30.252.2"
+    assert cfg["clusterDNS"] == ["10.144.0.10"]
+    assert "cgroupRoot" not in config.kubelet_config(Layout())
+    assert lay.kubepods_relative == "daeploy-lc-3/kubepods"
+    assert f'Root = "{lay.run / "runc"}"' in config.containerd_toml(lay)
+    assert "netns_mounts_under_state_dir = true" in config.containerd_toml(lay)
+    cmds = [" ".join(c) for c in network.setup_commands(lay.net)]
+    assert "ip netns add lcnet3" in cmds
+    assert "ip link add lc3-host type veth peer name lc3-node" in cmds
+    args = addons.traefik_args(lay.net)
+    assert "--providers.kubernetesingress.ingressendpoint.ip=172.30.252.2" in args
+    assert cgroups.ROOT.name == "cgroup"
+
+
+def test_slot_numbers_outside_the_range_are_refused(monkeypatch):
+    import pytest
+
+    with pytest.raises(ValueError, match=r"0\.\.8"):
+        network.Net(9)
+    monkeypatch.setenv("DAEPLOY_LC_SLOT", "one")
+    with pytest.raises(ValueError, match="DAEPLOY_LC_SLOT"):
+        Layout.from_env()
+    monkeypatch.setenv("DAEPLOY_LC_SLOT", "2")
+    assert Layout.from_env() == Layout.for_slot(2)
