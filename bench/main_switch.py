@@ -49,9 +49,9 @@ from cluster_bench import (
     write_results,
 )
 
+from daeploy.contract import SERVICE_LABEL, VERSION_LABEL
 from daeploy.names import label_value, service_object_name, version_object_name
 from daeploy_operator.api import ApiServer
-from daeploy_operator.names import SERVICE_LABEL, VERSION_LABEL
 
 HOST = "main-switch.bench.local"
 NAME = "die_roller"

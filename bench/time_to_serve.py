@@ -44,9 +44,10 @@ from cluster_bench import (
     write_results,
 )
 
+from daeploy.contract import MANAGED_BY_LABEL, SERVICE_LABEL
 from daeploy.names import label_value, service_object_name, version_object_name
 from daeploy_operator.api import ApiServer
-from daeploy_operator.names import MANAGED_BY_LABEL, SERVICE_LABEL, SERVICE_PORT
+from daeploy_operator.names import SERVICE_PORT
 from daeploy_operator.resources.deployment import build_version_deployment
 from daeploy_operator.resources.service import build_version_service
 from daeploy_operator.spec import ServiceVersion

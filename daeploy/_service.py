@@ -35,6 +35,7 @@ from daeploy.app import (
     add_index_route,
 )
 from daeploy.calls import close_async_client
+from daeploy.contract import GRACEFUL_TIMEOUT_ENV, SHUTDOWN_DELAY_ENV
 from daeploy.entrypoints import check_method, endpoint_for, entrypoint_calls, route_options
 from daeploy.identity import Identity, env_float, env_int
 from daeploy.parameters import Parameters, add_parameter_routes
@@ -208,10 +209,8 @@ class Service:
             # One line per outgoing call would drown the service's own logs.
             logging.getLogger("httpx").setLevel(logging.WARNING)
         identity = self.identity
-        delay = env_float("DAEPLOY_SHUTDOWN_DELAY", DEFAULT_SHUTDOWN_DELAY, minimum=0, maximum=600)
-        graceful = env_int(
-            "DAEPLOY_GRACEFUL_TIMEOUT", DEFAULT_GRACEFUL_TIMEOUT, minimum=0, maximum=3600
-        )
+        delay = env_float(SHUTDOWN_DELAY_ENV, DEFAULT_SHUTDOWN_DELAY, minimum=0, maximum=600)
+        graceful = env_int(GRACEFUL_TIMEOUT_ENV, DEFAULT_GRACEFUL_TIMEOUT, minimum=0, maximum=3600)
         config = uvicorn.Config(
             self.app,
             host=host,

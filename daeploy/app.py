@@ -17,9 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from daeploy.calls import ServiceCallError
-
-LIVE_PATH = "/~health/live"
-READY_PATH = "/~health/ready"
+from daeploy.contract import LIVE_PATH, READY_PATH
 
 
 class PrefixMiddleware:

@@ -38,6 +38,16 @@ from typing import Any
 
 import httpx
 
+from daeploy.contract import (
+    CALL_CONNECT_TIMEOUT_ENV,
+    CALL_CONNECTION_MAX_AGE_ENV,
+    CALL_RETRIES_ENV,
+    CALL_TIMEOUT_ENV,
+    GATEWAY_URL_ENV,
+    NAMESPACE_ENV,
+    ROUTE_PREFIX,
+    SERVICE_URLS_ENV,
+)
 from daeploy.identity import ConfigurationError, env_float, env_int
 from daeploy.names import service_dns_name, validate_service_name, validate_version
 
@@ -132,14 +142,14 @@ def _parse_url_map(raw: str) -> dict[str, str]:
         mapping = json.loads(raw)
     except json.JSONDecodeError as error:
         raise ConfigurationError(
-            f"DAEPLOY_SERVICE_URLS is not valid JSON ({error}); set it to an object such as "
+            f"{SERVICE_URLS_ENV} is not valid JSON ({error}); set it to an object such as "
             '{"die_roller": "http://127.0.0.1:8001"}'
         ) from None
     if not isinstance(mapping, dict) or not all(
         isinstance(key, str) and isinstance(value, str) for key, value in mapping.items()
     ):
         raise ConfigurationError(
-            "DAEPLOY_SERVICE_URLS must be a JSON object of strings, such as "
+            f"{SERVICE_URLS_ENV} must be a JSON object of strings, such as "
             '{"die_roller": "http://127.0.0.1:8001", "die_roller_1.0.0": "http://..."}'
         )
     return {key: value.rstrip("/") for key, value in mapping.items()}
@@ -152,10 +162,10 @@ def resolve_url(service_name: str, entrypoint_name: str, service_version: str | 
         service_name,
         entrypoint_name,
         service_version,
-        env.get("DAEPLOY_SERVICE_URLS", ""),
+        env.get(SERVICE_URLS_ENV, ""),
         env.get("KUBERNETES_SERVICE_HOST", ""),
-        env.get("DAEPLOY_NAMESPACE", ""),
-        env.get("DAEPLOY_GATEWAY_URL", ""),
+        env.get(NAMESPACE_ENV, ""),
+        env.get(GATEWAY_URL_ENV, ""),
     )
 
 
@@ -188,10 +198,10 @@ def _resolve(
         return f"http://{host}/{entrypoint_name}"
     gateway = gateway.strip().rstrip("/")
     if gateway:
-        return f"{gateway}/services/{key}/{entrypoint_name}"
+        return f"{gateway}{ROUTE_PREFIX}/{key}/{entrypoint_name}"
     raise ServiceUnreachableError(
-        f"cannot locate service {key!r}: outside a cluster set DAEPLOY_SERVICE_URLS "
-        f'(e.g. \'{{"{key}": "http://127.0.0.1:8001"}}\') or DAEPLOY_GATEWAY_URL '
+        f"cannot locate service {key!r}: outside a cluster set {SERVICE_URLS_ENV} "
+        f'(e.g. \'{{"{key}": "http://127.0.0.1:8001"}}\') or {GATEWAY_URL_ENV} '
         "(e.g. http://localhost:8080)",
         service=service_name,
         version=service_version,
@@ -202,18 +212,18 @@ def _resolve(
 @functools.lru_cache(maxsize=8)
 def _settings(raw_timeout: str, raw_connect: str, raw_retries: str) -> CallSettings:
     del raw_timeout, raw_connect, raw_retries  # the cache key; values are read below
-    read = env_float("DAEPLOY_CALL_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.001)
-    connect = env_float("DAEPLOY_CALL_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, minimum=0.001)
-    retries = env_int("DAEPLOY_CALL_RETRIES", DEFAULT_RETRIES, minimum=0, maximum=10)
+    read = env_float(CALL_TIMEOUT_ENV, DEFAULT_TIMEOUT, minimum=0.001)
+    connect = env_float(CALL_CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, minimum=0.001)
+    retries = env_int(CALL_RETRIES_ENV, DEFAULT_RETRIES, minimum=0, maximum=10)
     return CallSettings(httpx.Timeout(read, connect=connect), retries)
 
 
 def current_settings(timeout: float | None = None) -> CallSettings:
     env = os.environ
     settings = _settings(
-        env.get("DAEPLOY_CALL_TIMEOUT", ""),
-        env.get("DAEPLOY_CALL_CONNECT_TIMEOUT", ""),
-        env.get("DAEPLOY_CALL_RETRIES", ""),
+        env.get(CALL_TIMEOUT_ENV, ""),
+        env.get(CALL_CONNECT_TIMEOUT_ENV, ""),
+        env.get(CALL_RETRIES_ENV, ""),
     )
     if timeout is None:
         return settings
@@ -307,7 +317,7 @@ _async_born: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float] = (
 
 
 def _max_age() -> float:
-    return env_float("DAEPLOY_CALL_CONNECTION_MAX_AGE", 5.0, minimum=0.1)
+    return env_float(CALL_CONNECTION_MAX_AGE_ENV, 5.0, minimum=0.1)
 
 
 def _retire_after() -> float:

@@ -28,7 +28,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from daeploy.names import InvalidNameError, validate_service_name, validate_version
+from daeploy.contract import (
+    NAMESPACE_ENV,
+    PORT_ENV,
+    RESOURCE_NAME_ENV,
+    RESOURCE_UID_ENV,
+    SERVICE_NAME_ENV,
+    SERVICE_VERSION_ENV,
+)
+from daeploy.names import (
+    InvalidNameError,
+    service_path,
+    validate_service_name,
+    validate_version,
+    version_path,
+)
 
 DEFAULT_NAME = "service"
 DEFAULT_VERSION = "0.0.0"
@@ -53,27 +67,27 @@ class Identity:
     @property
     def prefixes(self) -> tuple[str, str]:
         """URL prefixes the ingress forwards unchanged: per version first, it is the longer."""
-        return (f"/services/{self.name}_{self.version}", f"/services/{self.name}")
+        return (version_path(self.name, self.version), service_path(self.name))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Identity:
         env = os.environ if env is None else env
-        name = env.get("DAEPLOY_SERVICE_NAME") or default_name()
-        version = env.get("DAEPLOY_SERVICE_VERSION") or DEFAULT_VERSION
+        name = env.get(SERVICE_NAME_ENV) or default_name()
+        version = env.get(SERVICE_VERSION_ENV) or DEFAULT_VERSION
         try:
             validate_service_name(name)
             validate_version(version)
         except InvalidNameError as error:
             raise ConfigurationError(
-                f"{error} (from DAEPLOY_SERVICE_NAME / DAEPLOY_SERVICE_VERSION)"
+                f"{error} (from {SERVICE_NAME_ENV} / {SERVICE_VERSION_ENV})"
             ) from error
         return cls(
             name=name,
             version=version,
-            namespace=env.get("DAEPLOY_NAMESPACE") or None,
-            resource_name=env.get("DAEPLOY_RESOURCE_NAME") or None,
-            resource_uid=env.get("DAEPLOY_RESOURCE_UID") or None,
-            port=env_int("DAEPLOY_PORT", DEFAULT_PORT, env=env, minimum=1, maximum=65535),
+            namespace=env.get(NAMESPACE_ENV) or None,
+            resource_name=env.get(RESOURCE_NAME_ENV) or None,
+            resource_uid=env.get(RESOURCE_UID_ENV) or None,
+            port=env_int(PORT_ENV, DEFAULT_PORT, env=env, minimum=1, maximum=65535),
         )
 
 
@@ -93,7 +107,7 @@ def default_name() -> str:
 def in_cluster(env: Mapping[str, str] | None = None) -> bool:
     """Inside a pod the operator made: Kubernetes sets the first, the operator the second."""
     env = os.environ if env is None else env
-    return bool(env.get("KUBERNETES_SERVICE_HOST") and env.get("DAEPLOY_NAMESPACE"))
+    return bool(env.get("KUBERNETES_SERVICE_HOST") and env.get(NAMESPACE_ENV))
 
 
 def env_int(

@@ -1,14 +1,16 @@
-"""Deterministic Kubernetes names for Daeploy services and versions.
+"""Deterministic Kubernetes names and ingress routes for Daeploy services and versions.
 
 The SDK (to find a callee by DNS), the operator (to name children) and the CLI (to name the
 DaeployService objects it creates) must agree on these names, so they live here, in the SDK's
-dependency-free core.
+dependency-free core; the fixed strings they are built from are in :mod:`daeploy.contract`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+
+from daeploy.contract import ROUTE_PREFIX
 
 SERVICE_NAME_RULE = (
     "lowercase letters, digits and underscores, not starting or ending with an underscore"
@@ -107,3 +109,13 @@ def service_dns_name(name: str, namespace: str, version: str | None = None) -> s
     """The in-cluster DNS name of the main version (no version) or of one version."""
     obj = service_object_name(name) if version is None else version_object_name(name, version)
     return f"{obj}.{namespace}.svc.cluster.local"
+
+
+def service_path(name: str) -> str:
+    """The ingress route of a name's main version."""
+    return f"{ROUTE_PREFIX}/{name}"
+
+
+def version_path(name: str, version: str) -> str:
+    """The ingress route of one version."""
+    return f"{ROUTE_PREFIX}/{name}_{version}"

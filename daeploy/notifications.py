@@ -33,14 +33,22 @@ from typing import Any
 
 import httpx
 
+from daeploy.contract import (
+    API_GROUP_VERSION,
+    EMAILS_ANNOTATION,
+    EVENT_REASON,
+    KIND,
+    RESOURCE_NAME_ENV,
+    RESOURCE_UID_ENV,
+    SERVICE_LABEL,
+    SEVERITY_ANNOTATION,
+    VERSION_LABEL,
+)
 from daeploy.identity import Identity, in_cluster
 
 logger = logging.getLogger("daeploy.notifications")
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-EVENT_REASON = "Notification"
-INVOLVED_API_VERSION = "daeploy.io/v1alpha1"
-INVOLVED_KIND = "DaeployService"
 MAX_MESSAGE_LENGTH = 1024
 _QUEUE_SIZE = 1000
 _CONFLICT_RETRIES = 3
@@ -152,12 +160,12 @@ class KubernetesEvents:
     def body(self, note: Notification, name: str) -> dict[str, Any]:
         target = self.target
         annotations = {
-            "daeploy.io/severity": note.severity.name,
-            "daeploy.io/service": target.service_name,
-            "daeploy.io/version": target.service_version,
+            SEVERITY_ANNOTATION: note.severity.name,
+            SERVICE_LABEL: target.service_name,
+            VERSION_LABEL: target.service_version,
         }
         if note.emails:
-            annotations["daeploy.io/emails"] = ",".join(note.emails)
+            annotations[EMAILS_ANNOTATION] = ",".join(note.emails)
         stamp = _timestamp(note.created)
         return {
             "apiVersion": "v1",
@@ -168,8 +176,8 @@ class KubernetesEvents:
                 "annotations": annotations,
             },
             "involvedObject": {
-                "apiVersion": INVOLVED_API_VERSION,
-                "kind": INVOLVED_KIND,
+                "apiVersion": API_GROUP_VERSION,
+                "kind": KIND,
                 "name": target.resource_name,
                 "uid": target.resource_uid,
                 "namespace": target.namespace,
@@ -396,8 +404,8 @@ def notifier_from_env() -> Notifier:
     missing = [
         variable
         for variable, value in (
-            ("DAEPLOY_RESOURCE_NAME", identity.resource_name),
-            ("DAEPLOY_RESOURCE_UID", identity.resource_uid),
+            (RESOURCE_NAME_ENV, identity.resource_name),
+            (RESOURCE_UID_ENV, identity.resource_uid),
         )
         if not value
     ]

@@ -11,8 +11,10 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from daeploy.contract import KIND, OPERATOR_NAME
+
 CRD_MISSING = (
-    "the DaeployService CRD is not installed: helm install daeploy-operator charts/daeploy-operator"
+    f"the {KIND} CRD is not installed: helm install {OPERATOR_NAME} charts/{OPERATOR_NAME}"
 )
 
 

@@ -22,15 +22,20 @@ from kubernetes.config.config_exception import ConfigException
 
 from daeploy.cli import kubeconfig
 from daeploy.cli.errors import CRD_MISSING, CliError, InputError, status_body
-from daeploy.cli.resource import API_GROUP, API_VERSION, KIND, PLURAL, spec_name
+from daeploy.cli.resource import spec_name
+from daeploy.contract import (
+    API_GROUP,
+    API_GROUP_VERSION,
+    API_VERSION,
+    KIND,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_OPERATOR,
+    PLURAL,
+    SOURCE_ARCHIVE_KEY,
+)
 
 # (connect, read) seconds: a dead cluster should fail fast, a busy one may answer slowly.
 REQUEST_TIMEOUT = (5, 30)
-MANAGED_BY = "app.kubernetes.io/managed-by"
-OPERATOR = "daeploy-operator"
-SERVICE_LABEL = "daeploy.io/service"
-VERSION_LABEL = "daeploy.io/version"
-SOURCE_KEY = "source.tar.gz"
 _NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -198,14 +203,14 @@ class Kube:
                 "labels": labels,
                 "ownerReferences": [
                     {
-                        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                        "apiVersion": API_GROUP_VERSION,
                         "kind": KIND,
                         "name": owner["metadata"]["name"],
                         "uid": owner["metadata"]["uid"],
                     }
                 ],
             },
-            "binaryData": {SOURCE_KEY: base64.b64encode(data).decode("ascii")},
+            "binaryData": {SOURCE_ARCHIVE_KEY: base64.b64encode(data).decode("ascii")},
         }
         try:
             self._call(self.core.create_namespaced_config_map, self.namespace, body)
@@ -286,7 +291,7 @@ class Kube:
                 parts = urlsplit(url)
                 if parts.scheme and parts.hostname and not parts.hostname.endswith(".local"):
                     return f"{parts.scheme}://{parts.netloc}"
-            selector = f"{MANAGED_BY}={OPERATOR}"
+            selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_OPERATOR}"
             ingresses = self._call(
                 self.networking.list_namespaced_ingress, self.namespace, label_selector=selector
             )

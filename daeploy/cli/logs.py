@@ -7,10 +7,11 @@ import sys
 import click
 
 from daeploy.cli.errors import CliError
-from daeploy.cli.kube import SERVICE_LABEL, VERSION_LABEL, Connector
+from daeploy.cli.kube import Connector
 from daeploy.cli.lookup import main_or_named
 from daeploy.cli.resource import spec_version
 from daeploy.cli.spec import check_name, check_version
+from daeploy.contract import SERVICE_LABEL, VERSION_LABEL
 from daeploy.names import label_value
 
 

@@ -21,6 +21,7 @@ from daeploy.cli.kube import Connector
 from daeploy.cli.listing import ls
 from daeploy.cli.logs import logs
 from daeploy.cli.notifications import notifications
+from daeploy.contract import DEBUG_ENV
 
 
 def _version() -> str:
@@ -71,9 +72,6 @@ def cli(ctx: click.Context, namespace: str | None, kube_context: str | None) -> 
 
 for command in (init, deploy, ls, assign, kill, logs, notifications):
     cli.add_command(command)
-
-
-DEBUG_ENV = "DAEPLOY_DEBUG"
 
 
 def main() -> None:

@@ -6,11 +6,11 @@ import click
 
 from daeploy.cli.errors import CliError
 from daeploy.cli.kube import Connector
-from daeploy.cli.resource import KIND
 from daeploy.cli.spec import check_name, check_version
-from daeploy.cli.table import SERVICE, VERSION, format_notifications
+from daeploy.cli.table import format_notifications
+from daeploy.contract import EVENT_REASON, KIND, SERVICE_LABEL, VERSION_LABEL
 
-FIELD_SELECTOR = f"reason=Notification,involvedObject.kind={KIND}"
+FIELD_SELECTOR = f"reason={EVENT_REASON},involvedObject.kind={KIND}"
 
 
 @click.command()
@@ -28,8 +28,8 @@ def notifications(conn: Connector, name: str | None, version: str | None) -> Non
 
     def wanted(event: dict) -> bool:
         notes = (event.get("metadata") or {}).get("annotations") or {}
-        return (name is None or notes.get(SERVICE) == name) and (
-            version is None or notes.get(VERSION) == version
+        return (name is None or notes.get(SERVICE_LABEL) == name) and (
+            version is None or notes.get(VERSION_LABEL) == version
         )
 
     selected = [event for event in events if wanted(event)]

@@ -16,8 +16,9 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from daeploy.cli.errors import CRD_MISSING, CliError
-from daeploy.cli.kube import SERVICE_LABEL, VERSION_LABEL, Kube
+from daeploy.cli.kube import Kube
 from daeploy.cli.resource import Obj, condition, is_ready, problem, status
+from daeploy.contract import SERVICE_LABEL, VERSION_LABEL
 from daeploy.names import label_value
 
 POLL_SECONDS = 1.0

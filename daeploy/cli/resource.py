@@ -11,11 +11,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-API_GROUP = "daeploy.io"
-API_VERSION = "v1alpha1"
-KIND = "DaeployService"
-PLURAL = "daeployservices"
-
 Obj = dict[str, Any]
 
 

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from daeploy.cli.errors import InputError
-from daeploy.cli.kube import MANAGED_BY, SERVICE_LABEL, VERSION_LABEL
-from daeploy.cli.resource import API_GROUP, API_VERSION, KIND
+from daeploy.contract import (
+    API_GROUP_VERSION,
+    ENV_PREFIX,
+    KIND,
+    MANAGED_BY_CLI,
+    MANAGED_BY_LABEL,
+    SERVICE_LABEL,
+    SOURCE_DIGEST_ENV,
+    VERSION_LABEL,
+)
 from daeploy.names import (
     InvalidNameError,
     label_value,
@@ -18,9 +26,6 @@ from daeploy.names import (
 )
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-# The operator sets DAEPLOY_* itself; the CLI adds this one so a changed folder rolls the pods.
-SOURCE_DIGEST_ENV = "DAEPLOY_SOURCE_DIGEST"
-CLI_MANAGER = "daeploy-cli"
 
 
 def check_name(name: str) -> str:
@@ -49,9 +54,9 @@ def parse_env(items: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
                 f"invalid -e {item!r}: the name {name!r} must be letters, digits and "
                 "underscores, not starting with a digit (for example LOG_LEVEL)"
             )
-        if name.upper().startswith("DAEPLOY_"):
+        if name.upper().startswith(ENV_PREFIX):
             raise InputError(
-                f"invalid -e {item!r}: names starting with DAEPLOY_ are set by Daeploy; "
+                f"invalid -e {item!r}: names starting with {ENV_PREFIX} are set by Daeploy; "
                 "choose another name"
             )
         values[name] = value
@@ -60,7 +65,7 @@ def parse_env(items: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
 
 def labels(name: str, version: str) -> dict[str, str]:
     return {
-        MANAGED_BY: CLI_MANAGER,
+        MANAGED_BY_LABEL: MANAGED_BY_CLI,
         SERVICE_LABEL: label_value(name),
         VERSION_LABEL: label_value(version),
     }
@@ -108,7 +113,7 @@ class Request:
 
     def body(self, main: bool) -> dict[str, Any]:
         return {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "apiVersion": API_GROUP_VERSION,
             "kind": KIND,
             "metadata": {"name": self.object_name, "labels": labels(self.name, self.version)},
             "spec": self.spec(main),

@@ -18,12 +18,10 @@ from daeploy.cli.resource import (
     spec_version,
     status_text,
 )
+from daeploy.contract import SERVICE_LABEL, SEVERITY_ANNOTATION, VERSION_LABEL
 
 SERVICE_HEADERS = ["MAIN", "NAME", "VERSION", "STATUS", "RUNNING"]
 NOTIFICATION_HEADERS = ["SEVERITY", "SERVICE", "VERSION", "COUNT", "LAST SEEN", "MESSAGE"]
-SEVERITY = "daeploy.io/severity"
-SERVICE = "daeploy.io/service"
-VERSION = "daeploy.io/version"
 
 
 def _render(headers: list[str], rows: list[list[str]]) -> str:
@@ -82,9 +80,9 @@ def notification_rows(events: list[dict[str, Any]]) -> list[list[str]]:
         moment = _last_seen(event)
         rows.append(
             [
-                notes.get(SEVERITY, default_severity),
-                notes.get(SERVICE, ""),
-                notes.get(VERSION, ""),
+                notes.get(SEVERITY_ANNOTATION, default_severity),
+                notes.get(SERVICE_LABEL, ""),
+                notes.get(VERSION_LABEL, ""),
                 str(_count(event)),
                 local_time(moment) if moment else "",
                 " ".join(str(event.get("message") or "").split()),

@@ -17,20 +17,21 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from daeploy.contract import SOURCE_ARCHIVE_ENV, TERMINATION_LOG_ENV, WORKDIR_ENV
 from daeploy.runtime.archive import UnsafeArchiveError, safe_extract
 from daeploy.runtime.requirements import InstallError, install, unmet
 
 DEFAULT_WORKDIR = "/tmp/daeploy/app"
 MARKER = ".daeploy-runtime"
 PACKAGES = ".daeploy-packages"
-USAGE = "usage: python -m daeploy.runtime [ARCHIVE]  (or set DAEPLOY_SOURCE_ARCHIVE)"
+USAGE = f"usage: python -m daeploy.runtime [ARCHIVE]  (or set {SOURCE_ARCHIVE_ENV})"
 
 
 def fail(reason: str, code: int = 1) -> NoReturn:
     """One line on stderr and in the termination log, where ``kubectl describe`` shows it."""
     line = " ".join(reason.split())[:1000]
     sys.stderr.write(f"daeploy runtime: {line}\n")
-    log = Path(os.environ.get("DAEPLOY_TERMINATION_LOG", "/dev/termination-log"))
+    log = Path(os.environ.get(TERMINATION_LOG_ENV, "/dev/termination-log"))
     if log.exists() and os.access(log, os.W_OK):
         with contextlib.suppress(OSError):
             log.write_text(line + "\n")
@@ -42,7 +43,7 @@ def prepare_workdir(workdir: Path) -> None:
     if workdir.exists() and any(workdir.iterdir()):
         if not (workdir / MARKER).exists():
             fail(
-                f"DAEPLOY_WORKDIR {workdir} is not empty and was not made by the runtime; "
+                f"{WORKDIR_ENV} {workdir} is not empty and was not made by the runtime; "
                 "point it at an empty or missing folder"
             )
         shutil.rmtree(workdir)
@@ -107,10 +108,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if len(args) > 1:
         fail(f"expected at most one archive path, got {len(args)} arguments; {USAGE}", 2)
-    source = args[0] if args else os.environ.get("DAEPLOY_SOURCE_ARCHIVE", "")
+    source = args[0] if args else os.environ.get(SOURCE_ARCHIVE_ENV, "")
     if not source:
         fail(f"no source archive given; {USAGE}", 2)
-    workdir = Path(os.environ.get("DAEPLOY_WORKDIR") or DEFAULT_WORKDIR)
+    workdir = Path(os.environ.get(WORKDIR_ENV) or DEFAULT_WORKDIR)
     run(prepare(Path(source), workdir))
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 
+from daeploy.contract import OPERATOR_NAME
+
 try:
     import kopf
 except ModuleNotFoundError as missing:  # the operator is an extra of the daeploy package
     if missing.name != "kopf":
         raise
-    sys.exit("daeploy-operator: kopf is not installed: pip install 'daeploy[operator]'")
+    sys.exit(f"{OPERATOR_NAME}: kopf is not installed: pip install 'daeploy[operator]'")
 
 from .settings import OperatorSettings, SettingsError
 
@@ -19,7 +21,7 @@ def main() -> None:
     try:
         settings = OperatorSettings.from_env()
     except SettingsError as error:
-        sys.exit(f"daeploy-operator: {error}")
+        sys.exit(f"{OPERATOR_NAME}: {error}")
     kopf.configure(log_format=kopf.LogFormat.JSON)
     # Python warnings would otherwise print plain text between the JSON lines.
     logging.captureWarnings(True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from daeploy.contract import FIELD_MANAGER
+
 from .kinds import resource_path
-from .names import FIELD_MANAGER
 
 APPLY_PATCH = "application/apply-patch+yaml"
 

@@ -20,18 +20,27 @@ from typing import Any
 
 import kopf
 
+from daeploy.contract import (
+    API_GROUP,
+    API_GROUP_VERSION,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_OPERATOR,
+    OPERATOR_NAME,
+    PLURAL,
+    SERVICE_LABEL,
+)
+
 from .api import ApiError, ApiServer
 from .applied import child_key
 from .coalescing import CoalescingRunner
 from .events import EventPoster
-from .names import API_GROUP_VERSION, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, SERVICE_LABEL
 from .reconciler import Reconciler
 from .resync import ResyncLoop
 from .settings import OperatorSettings
 
 SETTINGS = OperatorSettings.from_env()
 # Where kopf keeps its own bookkeeping: annotations, so the status stays the operator's.
-KOPF_PREFIX = "operator.daeploy.io"
+KOPF_PREFIX = f"operator.{API_GROUP}"
 RETRY_DELAY_SECONDS = 5.0
 CHILD_KINDS = (
     ("apps/v1", "deployments"),
@@ -39,7 +48,7 @@ CHILD_KINDS = (
     ("networking.k8s.io/v1", "ingresses"),
     ("v1", "pods"),
 )
-OUR_CHILDREN = {MANAGED_BY_LABEL: MANAGED_BY}
+OUR_CHILDREN = {MANAGED_BY_LABEL: MANAGED_BY_OPERATOR}
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +64,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.connect_timeout = 10
     settings.execution.max_workers = 8
     api = ApiServer.from_environment()
-    instance = os.environ.get("HOSTNAME", "daeploy-operator")
+    instance = os.environ.get("HOSTNAME", OPERATOR_NAME)
     reconciler = Reconciler(api, SETTINGS, post_event=EventPoster(api, instance))
     memo.reconciler = reconciler
     memo.runner = CoalescingRunner(reconciler.reconcile_key)

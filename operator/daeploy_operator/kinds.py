@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .names import API_GROUP_VERSION, KIND, PLURAL
+from daeploy.contract import API_GROUP_VERSION, KIND, PLURAL
 
 # (apiVersion, kind) -> (plural, namespaced)
 KINDS: dict[tuple[str, str], tuple[str, bool]] = {

@@ -13,20 +13,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from daeploy.names import InvalidNameError, label_value
-
-from . import status as status_rules
-from .api import ApiError, Cluster
-from .applied import AppliedRecord, child_key
-from .names import (
+from daeploy.contract import (
     API_GROUP_VERSION,
     KIND,
     ROUTE_CLAIM_ANNOTATION,
     SERVICE_ACCOUNT,
     VERSION_LABEL,
-    name_child_name,
-    name_labels,
 )
+from daeploy.names import InvalidNameError, label_value
+
+from . import status as status_rules
+from .api import ApiError, Cluster
+from .applied import AppliedRecord, child_key
+from .names import name_child_name, name_labels
 from .resources.deployment import build_version_deployment
 from .resources.ingress import build_name_ingress, ingress_host
 from .resources.rbac import (
@@ -211,7 +210,8 @@ class Reconciler:
                 version = ServiceVersion.from_object(obj)
             except (InvalidNameError, KeyError, TypeError, ValueError) as error:
                 logger.warning(
-                    "skipping DaeployService %s/%s: %s",
+                    "skipping %s %s/%s: %s",
+                    KIND,
                     namespace,
                     (obj.get("metadata") or {}).get("name"),
                     error,

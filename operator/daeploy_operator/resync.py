@@ -12,8 +12,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from daeploy.contract import API_GROUP_VERSION, KIND
+
 from .api import ApiError, Cluster
-from .names import API_GROUP_VERSION, KIND
 
 logger = logging.getLogger(__name__)
 

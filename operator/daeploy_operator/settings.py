@@ -11,7 +11,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .names import HOST_ANNOTATION
+from daeploy.contract import (
+    HOST_ANNOTATION,
+    INGRESS_CLASS_ENV,
+    INGRESS_HOST_ENV,
+    LIVENESS_ENDPOINT_ENV,
+    NAMESPACE_HOSTS_ENV,
+    RESYNC_SECONDS_ENV,
+    RUNTIME_IMAGE_ENV,
+    WATCH_CLIENT_TIMEOUT_ENV,
+    WATCH_NAMESPACES_ENV,
+    WATCH_SERVER_TIMEOUT_ENV,
+)
 
 DEFAULT_RUNTIME_IMAGE = "localhost/daeploy-runtime:0.1.0"
 DEFAULT_INGRESS_CLASS = "traefik"
@@ -45,36 +56,36 @@ class OperatorSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
         env = os.environ if env is None else env
-        host = env.get("DAEPLOY_INGRESS_HOST", "").strip()
+        host = env.get(INGRESS_HOST_ENV, "").strip()
         if host:
-            _check_host("DAEPLOY_INGRESS_HOST", host)
-        namespace_hosts = _parse_namespace_hosts(env.get("DAEPLOY_NAMESPACE_HOSTS", ""))
+            _check_host(INGRESS_HOST_ENV, host)
+        namespace_hosts = _parse_namespace_hosts(env.get(NAMESPACE_HOSTS_ENV, ""))
         watch = tuple(
-            ns.strip() for ns in env.get("DAEPLOY_WATCH_NAMESPACES", "").split(",") if ns.strip()
+            ns.strip() for ns in env.get(WATCH_NAMESPACES_ENV, "").split(",") if ns.strip()
         )
         for ns in watch:
             if not _NAMESPACE_PATTERN.fullmatch(ns):
                 raise SettingsError(
-                    f"DAEPLOY_WATCH_NAMESPACES: {ns!r} is not a namespace name; use a comma "
+                    f"{WATCH_NAMESPACES_ENV}: {ns!r} is not a namespace name; use a comma "
                     "separated list such as 'team-a,team-b', or leave it empty to watch all"
                 )
-        ingress_class = env.get("DAEPLOY_INGRESS_CLASS", DEFAULT_INGRESS_CLASS).strip()
+        ingress_class = env.get(INGRESS_CLASS_ENV, DEFAULT_INGRESS_CLASS).strip()
         if not _NAMESPACE_PATTERN.fullmatch(ingress_class):
             raise SettingsError(
-                f"DAEPLOY_INGRESS_CLASS: {ingress_class!r} is not an IngressClass name "
+                f"{INGRESS_CLASS_ENV}: {ingress_class!r} is not an IngressClass name "
                 "(for example 'traefik')"
             )
-        runtime_image = env.get("DAEPLOY_RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE).strip()
+        runtime_image = env.get(RUNTIME_IMAGE_ENV, DEFAULT_RUNTIME_IMAGE).strip()
         if not runtime_image or any(c.isspace() for c in runtime_image):
             raise SettingsError(
-                f"DAEPLOY_RUNTIME_IMAGE: {runtime_image!r} is not an image reference "
+                f"{RUNTIME_IMAGE_ENV}: {runtime_image!r} is not an image reference "
                 f"(for example {DEFAULT_RUNTIME_IMAGE!r})"
             )
-        server_timeout = _positive_int(env, "DAEPLOY_WATCH_SERVER_TIMEOUT", 120)
-        client_timeout = _positive(env, "DAEPLOY_WATCH_CLIENT_TIMEOUT", server_timeout + 30.0)
+        server_timeout = _positive_int(env, WATCH_SERVER_TIMEOUT_ENV, 120)
+        client_timeout = _positive(env, WATCH_CLIENT_TIMEOUT_ENV, server_timeout + 30.0)
         if client_timeout <= server_timeout:
             raise SettingsError(
-                "DAEPLOY_WATCH_CLIENT_TIMEOUT must be larger than DAEPLOY_WATCH_SERVER_TIMEOUT, "
+                f"{WATCH_CLIENT_TIMEOUT_ENV} must be larger than {WATCH_SERVER_TIMEOUT_ENV}, "
                 "so that the server closes a healthy watch before the client gives up on it"
             )
         return cls(
@@ -83,10 +94,10 @@ class OperatorSettings:
             namespace_hosts=namespace_hosts,
             watch_namespaces=watch,
             runtime_image=runtime_image,
-            resync_seconds=_positive(env, "DAEPLOY_RESYNC_SECONDS", 30.0),
+            resync_seconds=_positive(env, RESYNC_SECONDS_ENV, 30.0),
             watch_server_timeout=server_timeout,
             watch_client_timeout=client_timeout,
-            liveness_endpoint=env.get("DAEPLOY_LIVENESS_ENDPOINT", DEFAULT_LIVENESS_ENDPOINT),
+            liveness_endpoint=env.get(LIVENESS_ENDPOINT_ENV, DEFAULT_LIVENESS_ENDPOINT),
         )
 
     def host_for(self, namespace: str, namespace_annotations: Mapping[str, str]) -> str:
@@ -115,18 +126,18 @@ def _parse_namespace_hosts(raw: str) -> dict[str, str]:
         parsed = json.loads(raw)
     except json.JSONDecodeError as error:
         raise SettingsError(
-            f"DAEPLOY_NAMESPACE_HOSTS is not JSON ({error}); use an object such as "
+            f"{NAMESPACE_HOSTS_ENV} is not JSON ({error}); use an object such as "
             '{"team-a": "a.example.com"}'
         ) from error
     if not isinstance(parsed, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
     ):
         raise SettingsError(
-            'DAEPLOY_NAMESPACE_HOSTS must map namespace names to hosts, e.g. {"team-a": '
-            '"a.example.com"}'
+            f"{NAMESPACE_HOSTS_ENV} must map namespace names to hosts, e.g. "
+            '{"team-a": "a.example.com"}'
         )
     for host in parsed.values():
-        _check_host("DAEPLOY_NAMESPACE_HOSTS", host)
+        _check_host(NAMESPACE_HOSTS_ENV, host)
     return dict(parsed)
 
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from daeploy.contract import API_GROUP_VERSION, KIND
 from daeploy.names import validate_service_name, validate_version
-
-from .names import API_GROUP_VERSION, KIND
 
 DEFAULT_PORT = 8000
 DEFAULT_REPLICAS = 1

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from daeploy.contract import HOST_ANNOTATION, KIND
+from daeploy.names import service_path, version_path
+
 from . import timestamps
-from .names import service_path, url_for, version_path
+from .names import url_for
 from .routing import MainRoute
 from .spec import ServiceVersion
 
@@ -169,7 +172,7 @@ def routed(
             False,
             ROUTE_HELD,
             f"namespace {holder_namespace!r} already serves {main_path} on {where}; give this "
-            "namespace its own host with the namespace annotation daeploy.io/host or the "
+            f"namespace its own host with the namespace annotation {HOST_ANNOTATION} or the "
             "chart value ingress.namespaceHosts",
         )
     if route.target == ver:
@@ -208,7 +211,7 @@ def routed(
 def duplicate(version: ServiceVersion, holder: ServiceVersion) -> tuple[Condition, Condition]:
     """Available and Routed of a DaeployService that repeats another's name and version."""
     message = (
-        f"DaeployService {holder.resource_name!r} already deploys {version.name} "
+        f"{KIND} {holder.resource_name!r} already deploys {version.name} "
         f"{version.version}; delete one of the two"
     )
     return (

@@ -22,11 +22,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from daeploy.contract import API_GROUP_VERSION, PLURAL, ROUTE_PREFIX
+
 Obj = dict[str, Any]
 
 ROUTES = [
-    (re.compile(r"^/apis/daeploy\.io/v1alpha1/namespaces/([^/]+)/daeployservices(?:/([^/]+))?$"),
-     "daeployservices"),
+    (
+        re.compile(
+            rf"^/apis/{re.escape(API_GROUP_VERSION)}/namespaces/([^/]+)/{PLURAL}(?:/([^/]+))?$"
+        ),
+        PLURAL,
+    ),
     (re.compile(r"^/api/v1/namespaces/([^/]+)/configmaps(?:/([^/]+))?$"), "configmaps"),
     (re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/deployments(?:/([^/]+))?$"), "deployments"),
     (re.compile(r"^/api/v1/namespaces/([^/]+)/pods(?:/([^/]+))?$"), "pods"),
@@ -58,7 +64,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 def ready_operator(obj: Obj, cluster: FakeCluster) -> None:
     """The default stand-in operator: every version is Ready at once; the last claim is main."""
     name = obj["spec"]["name"]
-    versions = [o for o in cluster.objects("daeployservices") if o["spec"]["name"] == name]
+    versions = [o for o in cluster.objects(PLURAL) if o["spec"]["name"] == name]
     claimants = [o for o in versions if o["spec"].get("main")]
     winner = max(claimants, key=lambda o: o["metadata"]["claim"], default=None)
     for version in versions:
@@ -76,7 +82,7 @@ def ready_operator(obj: Obj, cluster: FakeCluster) -> None:
                     "observedGeneration": version["metadata"]["generation"],
                 }
             ],
-            "url": f"http://ingress.example/services/{name}/{version['spec']['version']}/",
+            "url": f"http://ingress.example{ROUTE_PREFIX}/{name}/{version['spec']['version']}/",
         }
 
 
@@ -196,7 +202,7 @@ class FakeCluster:
     def _resource(
         self, method: str, kind: str, ns: str, name: str | None, body: Any, query: dict[str, str]
     ) -> tuple[int, Any]:
-        if kind == "daeployservices" and not self.crd_installed:
+        if kind == PLURAL and not self.crd_installed:
             return 404, "404 page not found"
         items = self.store[kind]
         if name is None and method == "GET":
@@ -258,7 +264,7 @@ class FakeCluster:
         return 200, updated
 
     def _react(self, kind: str, obj: Obj) -> None:
-        if kind == "daeployservices":
+        if kind == PLURAL:
             self.operator(obj, self)
 
 

@@ -11,6 +11,18 @@ from typing import Any
 from cli_fake_cluster import FakeCluster
 from cli_support import Daeploy, last_error_line, one_line_error, write_service
 
+from daeploy.contract import (
+    API_GROUP_VERSION,
+    EVENT_REASON,
+    KIND,
+    OPERATOR_NAME,
+    PLURAL,
+    SERVICE_LABEL,
+    SEVERITY_ANNOTATION,
+    SOURCE_ARCHIVE_KEY,
+    SOURCE_DIGEST_ENV,
+    VERSION_LABEL,
+)
 from daeploy.names import version_object_name
 
 DIE_1 = version_object_name("die_roller", "1.0.0")
@@ -18,7 +30,7 @@ DIE_2 = version_object_name("die_roller", "2.0.0")
 
 
 def spec(fake: FakeCluster, name: str) -> dict[str, Any]:
-    obj = fake.get("daeployservices", name)
+    obj = fake.get(PLURAL, name)
     assert obj is not None, name
     return obj["spec"]
 
@@ -41,32 +53,32 @@ def test_first_folder_deploy_is_main_with_owned_source(
         "*       die_roller  1.0.0      running   Running (since 2020-11-24 11:56:18)",
     ]
     assert "Waiting for die_roller 1.0.0 to become ready" in result.stderr
-    obj = fake.get("daeployservices", DIE_1)
+    obj = fake.get(PLURAL, DIE_1)
     assert obj is not None
-    assert obj["metadata"]["labels"]["daeploy.io/service"] == "die_roller"
+    assert obj["metadata"]["labels"][SERVICE_LABEL] == "die_roller"
     assert obj["spec"]["main"] is True
     assert obj["spec"]["port"] == 8080
     assert obj["spec"]["source"] == {"configMap": f"{DIE_1}-source"}
     assert "image" not in obj["spec"]
     env = {e["name"]: e["value"] for e in obj["spec"]["env"]}
     assert env["LEVEL"] == "debug"
-    assert len(env["DAEPLOY_SOURCE_DIGEST"]) == 64
+    assert len(env[SOURCE_DIGEST_ENV]) == 64
     config_map = fake.get("configmaps", f"{DIE_1}-source")
     assert config_map is not None
     assert config_map["metadata"]["ownerReferences"] == [
         {
-            "apiVersion": "daeploy.io/v1alpha1",
-            "kind": "DaeployService",
+            "apiVersion": API_GROUP_VERSION,
+            "kind": KIND,
             "name": DIE_1,
             "uid": obj["metadata"]["uid"],
         }
     ]
-    archive = base64.b64decode(config_map["binaryData"]["source.tar.gz"])
+    archive = base64.b64decode(config_map["binaryData"][SOURCE_ARCHIVE_KEY])
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         assert tar.getnames() == ["service.py"]
     # The DaeployService exists before its ConfigMap: the owner's uid is needed.
     posts = [path for method, path, _ in fake.requests if method == "POST"]
-    assert posts[0].endswith("/daeployservices")
+    assert posts[0].endswith(f"/{PLURAL}")
     assert posts[1].endswith("/configmaps")
 
 
@@ -98,13 +110,13 @@ def test_redeploy_updates_source_and_spec(
     daeploy: Daeploy, fake: FakeCluster, service_folder: Path
 ) -> None:
     assert deploy(daeploy, service_folder).exit_code == 0
-    first = fake.get("daeployservices", DIE_1)
+    first = fake.get(PLURAL, DIE_1)
     assert first is not None
     uid, digest = first["metadata"]["uid"], first["spec"]["env"][-1]["value"]
     (service_folder / "service.py").write_text("# a new version of the code\n")
     result = deploy(daeploy, service_folder)
     assert result.exit_code == 0, result.output
-    again = fake.get("daeployservices", DIE_1)
+    again = fake.get(PLURAL, DIE_1)
     assert again is not None
     assert again["metadata"]["uid"] == uid
     assert again["metadata"]["generation"] == 2
@@ -112,7 +124,7 @@ def test_redeploy_updates_source_and_spec(
     assert again["spec"]["main"] is True
     config_map = fake.get("configmaps", f"{DIE_1}-source")
     assert config_map is not None
-    archive = base64.b64decode(config_map["binaryData"]["source.tar.gz"])
+    archive = base64.b64decode(config_map["binaryData"][SOURCE_ARCHIVE_KEY])
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         member = tar.extractfile("service.py")
         assert member is not None
@@ -122,7 +134,7 @@ def test_redeploy_updates_source_and_spec(
     assert writes[-2] == ("PUT", f"/api/v1/namespaces/demo/configmaps/{DIE_1}-source")
     assert writes[-1] == (
         "PUT",
-        f"/apis/daeploy.io/v1alpha1/namespaces/demo/daeployservices/{DIE_1}",
+        f"/apis/{API_GROUP_VERSION}/namespaces/demo/{PLURAL}/{DIE_1}",
     )
 
 
@@ -187,7 +199,7 @@ def test_silent_operator_is_pointed_at(
     assert result.exit_code == 1
     last = last_error_line(result)
     assert "the daeploy operator never reported on it" in last
-    assert "helm install daeploy-operator charts/daeploy-operator" in last
+    assert f"helm install {OPERATOR_NAME} charts/{OPERATOR_NAME}" in last
 
 
 def test_missing_crd(daeploy: Daeploy, fake: FakeCluster, service_folder: Path) -> None:
@@ -196,8 +208,8 @@ def test_missing_crd(daeploy: Daeploy, fake: FakeCluster, service_folder: Path) 
         result = daeploy(*args)
         assert result.exit_code == 1
         assert one_line_error(result) == (
-            "Error: the DaeployService CRD is not installed: "
-            "helm install daeploy-operator charts/daeploy-operator"
+            f"Error: the {KIND} CRD is not installed: "
+            f"helm install {OPERATOR_NAME} charts/{OPERATOR_NAME}"
         )
 
 
@@ -254,28 +266,28 @@ def test_kill_protects_the_main_version(
     line = one_line_error(refused)
     assert "die_roller 1.0.0 is the main version" in line
     assert "`daeploy assign die_roller 2.0.0`" in line
-    assert fake.get("daeployservices", DIE_1) is not None
+    assert fake.get(PLURAL, DIE_1) is not None
     ambiguous = daeploy("kill", "die_roller", "--yes")
     assert ambiguous.exit_code == 2
     assert "has 2 versions (1.0.0, 2.0.0)" in one_line_error(ambiguous)
     kept = daeploy("kill", "die_roller", "2.0.0", input="n\n")
     assert kept.exit_code == 1
     assert "Kill this version? [y/N]" in kept.stdout
-    assert fake.get("daeployservices", DIE_2) is not None
+    assert fake.get(PLURAL, DIE_2) is not None
     killed = daeploy("kill", "die_roller", "2.0.0", input="y\n")
     assert killed.exit_code == 0, killed.output
     assert killed.stdout.splitlines()[-1] == "Killed die_roller 2.0.0"
-    assert fake.get("daeployservices", DIE_2) is None
+    assert fake.get(PLURAL, DIE_2) is None
     last = daeploy("kill", "die_roller", "--yes")
     assert last.exit_code == 0
-    assert fake.objects("daeployservices") == []
+    assert fake.objects(PLURAL) == []
 
 
 def test_kill_all_and_force_main(daeploy: Daeploy, fake: FakeCluster, tmp_path: Path) -> None:
     two_versions(daeploy, tmp_path)
     forced = daeploy("kill", "die_roller", "1.0.0", "--yes", "--force-main")
     assert forced.exit_code == 0, forced.output
-    assert fake.get("daeployservices", DIE_1) is None
+    assert fake.get(PLURAL, DIE_1) is None
     assert deploy(daeploy, write_service(tmp_path / "again")).exit_code == 0
     nameless = daeploy("kill", "--yes")
     assert nameless.exit_code == 2
@@ -286,14 +298,14 @@ def test_kill_all_and_force_main(daeploy: Daeploy, fake: FakeCluster, tmp_path: 
         "Killed die_roller 1.0.0",
         "Killed die_roller 2.0.0",
     ]
-    assert fake.objects("daeployservices") == []
+    assert fake.objects(PLURAL) == []
 
 
 def pod(name: str, version: str) -> dict[str, Any]:
     return {
         "metadata": {
             "name": name,
-            "labels": {"daeploy.io/service": "die_roller", "daeploy.io/version": version},
+            "labels": {SERVICE_LABEL: "die_roller", VERSION_LABEL: version},
         },
         "spec": {"containers": [{"name": "service", "image": "runtime"}]},
     }
@@ -330,13 +342,13 @@ def notification(message: str, service: str, seen: str, severity: str = "INFO") 
         "metadata": {
             "name": f"{service}.{seen}",
             "annotations": {
-                "daeploy.io/severity": severity,
-                "daeploy.io/service": service,
-                "daeploy.io/version": "1.0.0",
+                SEVERITY_ANNOTATION: severity,
+                SERVICE_LABEL: service,
+                VERSION_LABEL: "1.0.0",
             },
         },
-        "involvedObject": {"kind": "DaeployService", "name": f"{service}-v1-0-0"},
-        "reason": "Notification",
+        "involvedObject": {"kind": KIND, "name": f"{service}-v1-0-0"},
+        "reason": EVENT_REASON,
         "type": "Normal",
         "message": message,
         "count": 2,

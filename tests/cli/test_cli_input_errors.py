@@ -12,6 +12,7 @@ import pytest
 from cli_support import Daeploy, one_line_error, write_service
 
 from daeploy.cli.packing import MAX_SOURCE_BYTES
+from daeploy.contract import PORT_ENV
 
 
 @pytest.mark.parametrize(
@@ -22,7 +23,7 @@ from daeploy.cli.packing import MAX_SOURCE_BYTES
         (["deploy", "die", "1.0", "SVC"], "invalid version '1.0': use a semantic version"),
         (["deploy", "die", "1.0.0", "SVC", "-e", "NOEQUALS"], "use NAME=VALUE"),
         (["deploy", "die", "1.0.0", "SVC", "-e", "1X=2"], "the name '1X' must be letters"),
-        (["deploy", "die", "1.0.0", "SVC", "-e", "DAEPLOY_PORT=1"], "set by Daeploy"),
+        (["deploy", "die", "1.0.0", "SVC", "-e", f"{PORT_ENV}=1"], "set by Daeploy"),
         (["deploy", "die", "1.0.0", "SVC", "--image", "repo/x:1"], "not both"),
         (["deploy", "die", "1.0.0"], "missing PATH"),
         (["deploy", "die", "1.0.0", "--image", "has space"], "invalid --image"),

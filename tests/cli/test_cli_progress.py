@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from daeploy.cli.progress import Expectation, assess, rollout_complete
+from daeploy.contract import SERVICE_NAME_ENV, SOURCE_DIGEST_ENV
 
-NEW = Expectation("die_roller", "1.0.0", generation=2, env=(("DAEPLOY_SOURCE_DIGEST", "new"),))
+NEW = Expectation("die_roller", "1.0.0", generation=2, env=((SOURCE_DIGEST_ENV, "new"),))
 
 
 def dsvc(ready: bool = True, observed: int | None = 2, phase: str = "running") -> dict[str, Any]:
@@ -32,8 +33,8 @@ def containers(digest: str, image: str = "localhost/daeploy-runtime:0.1.0") -> l
             "name": "service",
             "image": image,
             "env": [
-                {"name": "DAEPLOY_SERVICE_NAME", "value": "die_roller"},
-                {"name": "DAEPLOY_SOURCE_DIGEST", "value": digest},
+                {"name": SERVICE_NAME_ENV, "value": "die_roller"},
+                {"name": SOURCE_DIGEST_ENV, "value": digest},
             ],
         }
     ]

@@ -10,14 +10,15 @@ import pytest
 import yaml
 
 from daeploy.cli.spec import Request, parse_env
+from daeploy.contract import API_GROUP_VERSION, API_VERSION, KIND, PLURAL, SERVICE_LABEL
 
-CRD = Path(__file__).resolve().parents[2] / "crds" / "daeployservices.yaml"
+CRD = Path(__file__).resolve().parents[2] / "crds" / f"{PLURAL}.yaml"
 
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
     crd = yaml.safe_load(CRD.read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == API_VERSION]
     return version["schema"]["openAPIV3Schema"]
 
 
@@ -44,8 +45,8 @@ def test_image_deploy_body_fits_the_crd(schema: dict[str, Any]) -> None:
 
 def test_update_keeps_what_others_own() -> None:
     existing = {
-        "apiVersion": "daeploy.io/v1alpha1",
-        "kind": "DaeployService",
+        "apiVersion": API_GROUP_VERSION,
+        "kind": KIND,
         "metadata": {
             "name": "x",
             "resourceVersion": "7",
@@ -60,7 +61,7 @@ def test_update_keeps_what_others_own() -> None:
     assert body["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]
     assert body["metadata"]["resourceVersion"] == "7"
     assert body["metadata"]["labels"]["team"] == "a"
-    assert body["metadata"]["labels"]["daeploy.io/service"] == "die_roller"
+    assert body["metadata"]["labels"][SERVICE_LABEL] == "die_roller"
     assert "image" not in body["spec"]
     assert "status" not in body
     assert existing["spec"]["image"] == "old:1"

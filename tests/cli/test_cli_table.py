@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from daeploy.cli.table import format_services, notification_rows, service_rows
+from daeploy.contract import SERVICE_LABEL, SEVERITY_ANNOTATION, VERSION_LABEL
 
 TUTORIAL_YATZEE = """\
 MAIN    NAME    VERSION    STATUS    RUNNING
@@ -112,25 +113,25 @@ def event(message: str, **fields: Any) -> dict[str, Any]:
 
 
 def test_notifications_newest_first_with_counts_and_severity() -> None:
-    yatzee = {"daeploy.io/service": "yatzee", "daeploy.io/version": "1.0.0"}
+    yatzee = {SERVICE_LABEL: "yatzee", VERSION_LABEL: "1.0.0"}
     events = [
         event(
             "YATZEE!!!",
             count=3,
             lastTimestamp="2020-11-24T12:20:00Z",
-            annotations={**yatzee, "daeploy.io/severity": "INFO"},
+            annotations={**yatzee, SEVERITY_ANNOTATION: "INFO"},
         ),
         event(
             "disk  almost\nfull",
             type="Warning",
             series={"count": 7, "lastObservedTime": "2020-11-24T12:30:00.500000Z"},
             eventTime="2020-11-24T12:00:00.000000Z",
-            annotations={"daeploy.io/service": "store", "daeploy.io/version": "2.0.0"},
+            annotations={SERVICE_LABEL: "store", VERSION_LABEL: "2.0.0"},
         ),
         event(
             "oldest",
             eventTime="2020-11-24T11:00:00.000000Z",
-            annotations={**yatzee, "daeploy.io/severity": "CRITICAL"},
+            annotations={**yatzee, SEVERITY_ANNOTATION: "CRITICAL"},
         ),
     ]
     assert notification_rows(events) == [

@@ -20,6 +20,7 @@ from cli_fake_cluster import FakeCluster
 from cli_support import write_service
 
 from daeploy.cli import main as cli_main
+from daeploy.contract import API_GROUP, CRD_NAME, DEBUG_ENV, PLURAL
 from daeploy.names import version_object_name
 
 SCRIPT = Path(sys.executable).parent / "daeploy"
@@ -72,7 +73,7 @@ class World:
 
     def add_service(self, name: str = "die", version: str = "1.0.0") -> None:
         self.fake.add(
-            "daeployservices",
+            PLURAL,
             {
                 "metadata": {"name": version_object_name(name, version)},
                 "spec": {"name": name, "version": version, "main": True},
@@ -114,8 +115,8 @@ def forbidding(world: World) -> None:
     world.fake.refusal = (
         403,
         "Forbidden",
-        'daeployservices.daeploy.io is forbidden: User "dev" cannot list resource '
-        '"daeployservices" in API group "daeploy.io" in the namespace "demo"',
+        f'{CRD_NAME} is forbidden: User "dev" cannot list resource '
+        f'"{PLURAL}" in API group "{API_GROUP}" in the namespace "demo"',
     )
 
 
@@ -362,7 +363,7 @@ def test_user_error_is_one_line_without_traceback(case: Case, world: World) -> N
     kubeconfig = kubeconfig_for(case, world)
     values = {"tmp": str(world.tmp), "readonly": read_only_target(world)}
     args = [arg.format(**values) for arg in case.args]
-    unset = ("DAEPLOY_DEBUG", "KUBERNETES_SERVICE_HOST")
+    unset = (DEBUG_ENV, "KUBERNETES_SERVICE_HOST")
     env = {key: value for key, value in os.environ.items() if key not in unset}
     env.update(KUBECONFIG=str(kubeconfig), HOME=str(world.tmp))
     run = subprocess.run(

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from daeploy.contract import API_GROUP_VERSION, KIND
 from daeploy.names import version_object_name
 from daeploy_operator.api import ApiError
 from daeploy_operator.kinds import KINDS
-from daeploy_operator.names import API_GROUP_VERSION, KIND
 from daeploy_operator.spec import ServiceVersion
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from kubernetes import client
 
+from daeploy.contract import API_GROUP_VERSION, FIELD_MANAGER, KIND, PLURAL
 from daeploy_operator.api import ApiError, ApiServer
 
 
@@ -103,7 +104,7 @@ def test_apply_is_a_forced_server_side_apply_by_one_field_manager(fake: Any) -> 
     result = _api(url).apply(DEPLOYMENT)
     [request] = state.requests
     assert (request.method, request.path) == ("PATCH", path)
-    assert request.query == {"fieldManager": ["daeploy-operator"], "force": ["true"]}
+    assert request.query == {"fieldManager": [FIELD_MANAGER], "force": ["true"]}
     assert request.headers["content-type"] == "application/apply-patch+yaml"
     assert request.headers["authorization"] == "Bearer t0ken"
     assert request.body == DEPLOYMENT
@@ -112,19 +113,19 @@ def test_apply_is_a_forced_server_side_apply_by_one_field_manager(fake: Any) -> 
 
 def test_apply_status_sends_only_identity_and_status(fake: Any) -> None:
     state, url = fake
-    path = "/apis/daeploy.io/v1alpha1/namespaces/demo/daeployservices/x/status"
+    path = f"/apis/{API_GROUP_VERSION}/namespaces/demo/{PLURAL}/x/status"
     state.routes[("PATCH", path)] = (200, {})
     reference = {
-        "apiVersion": "daeploy.io/v1alpha1",
-        "kind": "DaeployService",
+        "apiVersion": API_GROUP_VERSION,
+        "kind": KIND,
         "metadata": {"name": "x", "namespace": "demo", "uid": "u"},
     }
     _api(url).apply_status(reference, {"phase": "running"})
     [request] = state.requests
     assert request.path == path
     assert request.body == {
-        "apiVersion": "daeploy.io/v1alpha1",
-        "kind": "DaeployService",
+        "apiVersion": API_GROUP_VERSION,
+        "kind": KIND,
         "metadata": {"name": "x", "namespace": "demo"},
         "status": {"phase": "running"},
     }

@@ -16,8 +16,11 @@ import jsonschema
 import pytest
 import yaml
 
+from daeploy import contract
+from daeploy.contract import API_GROUP, OPERATOR_NAME, OPERATOR_SETTINGS_ENV, PLURAL
+
 REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "daeploy-operator"
+CHART = REPO / "charts" / OPERATOR_NAME
 SETTINGS_SOURCE = REPO / "operator" / "daeploy_operator" / "settings.py"
 
 
@@ -35,14 +38,14 @@ def test_chart_metadata_matches_the_project() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert chart["apiVersion"] == "v2"
-    assert chart["name"] == "daeploy-operator"
+    assert chart["name"] == OPERATOR_NAME
     assert chart["appVersion"] == project["version"]
     assert (CHART / "templates" / "NOTES.txt").is_file()
 
 
 def test_default_values_follow_the_schema(values: dict, schema: dict) -> None:
     jsonschema.Draft7Validator(schema).validate(values)
-    assert values["image"]["repository"] == "localhost/daeploy-operator"
+    assert values["image"]["repository"] == f"localhost/{OPERATOR_NAME}"
     assert values["image"]["pullPolicy"] == "IfNotPresent"
     assert values["ingress"]["className"] == "traefik"
 
@@ -84,9 +87,9 @@ def test_cluster_role_grants_only_the_verbs_the_operator_uses() -> None:
         for resource in rule["resources"]
     }
     assert granted == {
-        ("daeploy.io", "daeployservices"): ["list", "patch", "watch"],
-        ("daeploy.io", "daeployservices/status"): ["patch"],
-        ("daeploy.io", "daeployservices/finalizers"): ["update"],
+        (API_GROUP, PLURAL): ["list", "patch", "watch"],
+        (API_GROUP, f"{PLURAL}/status"): ["patch"],
+        (API_GROUP, f"{PLURAL}/finalizers"): ["update"],
         ("apps", "deployments"): ["create", "list", "patch", "watch"],
         ("", "services"): ["create", "get", "list", "patch", "watch"],
         ("networking.k8s.io", "ingresses"): ["create", "delete", "list", "patch", "watch"],
@@ -114,10 +117,11 @@ def test_deployment_template_runs_one_operator_with_settings_it_reads() -> None:
     assert re.search(r"^    type: Recreate$", text, re.M)
     assert "path: /healthz" in text
     settings_source = SETTINGS_SOURCE.read_text()
-    variables = re.findall(r"- name: (DAEPLOY_[A-Z_]+)", text)
-    assert len(variables) == 9
+    variables = re.findall(rf"- name: ({contract.ENV_PREFIX}[A-Z_]+)", text)
+    assert sorted(variables) == sorted(OPERATOR_SETTINGS_ENV)
+    constants = {value: name for name, value in vars(contract).items() if name.endswith("_ENV")}
     for variable in variables:
-        assert f'"{variable}"' in settings_source, f"{variable} is set but never read"
+        assert constants[variable] in settings_source, f"{variable} is set but never read"
 
 
 def test_operator_pod_meets_pod_security_restricted() -> None:

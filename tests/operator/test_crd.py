@@ -16,12 +16,20 @@ import jsonschema
 import pytest
 import yaml
 
+from daeploy.contract import (
+    API_GROUP_VERSION,
+    API_VERSION,
+    CRD_NAME,
+    KIND,
+    OPERATOR_NAME,
+    PLURAL,
+    RESERVED_ENV,
+)
 from daeploy.names import MAX_SERVICE_NAME_LENGTH, SERVICE_NAME_PATTERN, VERSION_PATTERN
-from daeploy_operator.names import RESERVED_ENV
 
 REPO = Path(__file__).resolve().parents[2]
-CRD_PATH = REPO / "crds" / "daeployservices.yaml"
-CHART_CRD_PATH = REPO / "charts" / "daeploy-operator" / "crds" / "daeployservices.yaml"
+CRD_PATH = REPO / "crds" / f"{PLURAL}.yaml"
+CHART_CRD_PATH = REPO / "charts" / OPERATOR_NAME / "crds" / f"{PLURAL}.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +53,8 @@ def _spec_schema(version_entry: dict[str, Any]) -> dict[str, Any]:
 
 
 GOOD = {
-    "apiVersion": "daeploy.io/v1alpha1",
-    "kind": "DaeployService",
+    "apiVersion": API_GROUP_VERSION,
+    "kind": KIND,
     "metadata": {"name": "die-roller-v1-0-0"},
     "spec": {
         "name": "die_roller",
@@ -78,13 +86,13 @@ _DELETE = object()
 
 
 def test_crd_identity(crd: dict[str, Any], version_entry: dict[str, Any]) -> None:
-    assert crd["metadata"]["name"] == "daeployservices.daeploy.io"
+    assert crd["metadata"]["name"] == CRD_NAME
     names = crd["spec"]["names"]
-    assert names["kind"] == "DaeployService"
+    assert names["kind"] == KIND
     assert names["shortNames"] == ["dsvc"]
     assert "daeploy" in names["categories"]
     assert crd["spec"]["scope"] == "Namespaced"
-    assert version_entry["name"] == "v1alpha1"
+    assert version_entry["name"] == API_VERSION
     assert version_entry["served"] and version_entry["storage"]
     assert version_entry["subresources"] == {"status": {}}
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from operator_fakes import T0, service_version
 
+from daeploy.contract import API_GROUP_VERSION, KIND, OPERATOR_NAME
 from daeploy_operator.api import ApiError
 from daeploy_operator.events import EventPoster
 from daeploy_operator.resources.event import build_event
@@ -20,8 +21,8 @@ def test_event_points_at_the_daeploy_service() -> None:
     )
     assert event["metadata"] == {"generateName": f"{version.resource_name}.", "namespace": "demo"}
     assert event["involvedObject"] == {
-        "apiVersion": "daeploy.io/v1alpha1",
-        "kind": "DaeployService",
+        "apiVersion": API_GROUP_VERSION,
+        "kind": KIND,
         "name": version.resource_name,
         "namespace": "demo",
         "uid": version.uid,
@@ -29,7 +30,7 @@ def test_event_points_at_the_daeploy_service() -> None:
     assert (event["type"], event["reason"]) == ("Warning", "ImagePullBackOff")
     assert len(event["message"]) == 1024
     assert event["firstTimestamp"] == event["lastTimestamp"] == "2024-05-01T12:00:00Z"
-    assert event["reportingComponent"] == "daeploy-operator"
+    assert event["reportingComponent"] == OPERATOR_NAME
     assert event["reportingInstance"] == "op-1"
 
 

@@ -1,4 +1,7 @@
-"""Child names and labels: valid Kubernetes names and label values, no collisions."""
+"""Child names and labels: valid Kubernetes names and label values, no collisions.
+
+Also the one place the contract's wire values are spelled outside daeploy/contract.py.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,13 @@ import re
 
 import pytest
 
+from daeploy import contract
+from daeploy.names import service_path, version_path
 from daeploy_operator.names import (
     name_child_name,
-    service_path,
     url_for,
     version_child_name,
     version_labels,
-    version_path,
 )
 
 DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -68,3 +71,79 @@ def test_urls(host: str, path: str, expected: str) -> None:
 def test_paths_follow_daeploy() -> None:
     assert service_path("die_roller") == "/services/die_roller"
     assert version_path("die_roller", "1.0.0") == "/services/die_roller_1.0.0"
+
+
+# What clusters, charts, manifests and users' scripts already hold: changing one breaks them.
+WIRE_VALUES = {
+    "API_GROUP": "daeploy.io",
+    "API_VERSION": "v1alpha1",
+    "API_GROUP_VERSION": "daeploy.io/v1alpha1",
+    "KIND": "DaeployService",
+    "PLURAL": "daeployservices",
+    "CRD_NAME": "daeployservices.daeploy.io",
+    "OPERATOR_NAME": "daeploy-operator",
+    "MANAGED_BY_LABEL": "app.kubernetes.io/managed-by",
+    "MANAGED_BY_OPERATOR": "daeploy-operator",
+    "MANAGED_BY_CLI": "daeploy-cli",
+    "FIELD_MANAGER": "daeploy-operator",
+    "SERVICE_LABEL": "daeploy.io/service",
+    "VERSION_LABEL": "daeploy.io/version",
+    "HOST_ANNOTATION": "daeploy.io/host",
+    "ROUTE_CLAIM_ANNOTATION": "daeploy.io/route-claimed-at",
+    "SEVERITY_ANNOTATION": "daeploy.io/severity",
+    "EMAILS_ANNOTATION": "daeploy.io/emails",
+    "EVENT_REASON": "Notification",
+    "SERVICE_ACCOUNT": "daeploy-service",
+    "EVENTS_ROLE": "daeploy-service-events",
+    "ROUTE_PREFIX": "/services",
+    "LIVE_PATH": "/~health/live",
+    "READY_PATH": "/~health/ready",
+    "SOURCE_ARCHIVE_KEY": "source.tar.gz",
+    "ENV_PREFIX": "DAEPLOY_",
+    "SERVICE_NAME_ENV": "DAEPLOY_SERVICE_NAME",
+    "SERVICE_VERSION_ENV": "DAEPLOY_SERVICE_VERSION",
+    "NAMESPACE_ENV": "DAEPLOY_NAMESPACE",
+    "RESOURCE_NAME_ENV": "DAEPLOY_RESOURCE_NAME",
+    "RESOURCE_UID_ENV": "DAEPLOY_RESOURCE_UID",
+    "PORT_ENV": "DAEPLOY_PORT",
+    "SOURCE_ARCHIVE_ENV": "DAEPLOY_SOURCE_ARCHIVE",
+    "SERVICE_URLS_ENV": "DAEPLOY_SERVICE_URLS",
+    "GATEWAY_URL_ENV": "DAEPLOY_GATEWAY_URL",
+    "CALL_TIMEOUT_ENV": "DAEPLOY_CALL_TIMEOUT",
+    "CALL_CONNECT_TIMEOUT_ENV": "DAEPLOY_CALL_CONNECT_TIMEOUT",
+    "CALL_RETRIES_ENV": "DAEPLOY_CALL_RETRIES",
+    "CALL_CONNECTION_MAX_AGE_ENV": "DAEPLOY_CALL_CONNECTION_MAX_AGE",
+    "SHUTDOWN_DELAY_ENV": "DAEPLOY_SHUTDOWN_DELAY",
+    "GRACEFUL_TIMEOUT_ENV": "DAEPLOY_GRACEFUL_TIMEOUT",
+    "WORKDIR_ENV": "DAEPLOY_WORKDIR",
+    "TERMINATION_LOG_ENV": "DAEPLOY_TERMINATION_LOG",
+    "SOURCE_DIGEST_ENV": "DAEPLOY_SOURCE_DIGEST",
+    "DEBUG_ENV": "DAEPLOY_DEBUG",
+    "INGRESS_CLASS_ENV": "DAEPLOY_INGRESS_CLASS",
+    "INGRESS_HOST_ENV": "DAEPLOY_INGRESS_HOST",
+    "NAMESPACE_HOSTS_ENV": "DAEPLOY_NAMESPACE_HOSTS",
+    "WATCH_NAMESPACES_ENV": "DAEPLOY_WATCH_NAMESPACES",
+    "RUNTIME_IMAGE_ENV": "DAEPLOY_RUNTIME_IMAGE",
+    "RESYNC_SECONDS_ENV": "DAEPLOY_RESYNC_SECONDS",
+    "WATCH_SERVER_TIMEOUT_ENV": "DAEPLOY_WATCH_SERVER_TIMEOUT",
+    "WATCH_CLIENT_TIMEOUT_ENV": "DAEPLOY_WATCH_CLIENT_TIMEOUT",
+    "LIVENESS_ENDPOINT_ENV": "DAEPLOY_LIVENESS_ENDPOINT",
+}
+
+
+def test_contract_wire_values_do_not_change() -> None:
+    constants = {
+        name: value
+        for name, value in vars(contract).items()
+        if name.isupper() and isinstance(value, str)
+    }
+    assert constants == WIRE_VALUES
+    assert contract.RESERVED_ENV == (
+        "DAEPLOY_SERVICE_NAME",
+        "DAEPLOY_SERVICE_VERSION",
+        "DAEPLOY_NAMESPACE",
+        "DAEPLOY_RESOURCE_NAME",
+        "DAEPLOY_RESOURCE_UID",
+        "DAEPLOY_PORT",
+        "DAEPLOY_SOURCE_ARCHIVE",
+    )

@@ -7,9 +7,19 @@ from typing import Any
 
 from operator_fakes import T0, InMemoryCluster, dsvc_object
 
-from daeploy.names import service_object_name, version_object_name
+from daeploy.contract import (
+    API_GROUP_VERSION,
+    EVENTS_ROLE,
+    HOST_ANNOTATION,
+    KIND,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_OPERATOR,
+    SERVICE_ACCOUNT,
+    SERVICE_LABEL,
+    VERSION_LABEL,
+)
+from daeploy.names import service_object_name, service_path, version_object_name, version_path
 from daeploy_operator.applied import child_key
-from daeploy_operator.names import HOST_ANNOTATION, VERSION_LABEL
 from daeploy_operator.reconciler import Reconciler
 from daeploy_operator.settings import OperatorSettings
 from daeploy_operator.status import Event
@@ -38,9 +48,7 @@ def _reconciler(cluster: InMemoryCluster, **env: str) -> tuple[Reconciler, list]
 
 
 def _status(cluster: InMemoryCluster, name: str, version: str, ns: str = NS) -> dict[str, Any]:
-    obj = cluster.find(
-        "daeploy.io/v1alpha1", "DaeployService", ns, version_object_name(name, version)
-    )
+    obj = cluster.find(API_GROUP_VERSION, KIND, ns, version_object_name(name, version))
     assert obj is not None
     return obj["status"]
 
@@ -85,19 +93,19 @@ def test_first_version_gets_every_child_and_becomes_ready_once_available(
     v1 = version_object_name("die_roller", "1.0.0")
     assert memory_cluster.kinds_in(NS) == sorted(
         [
-            ("DaeployService", v1),
+            (KIND, v1),
             ("Deployment", v1),
             ("Service", v1),
             ("Service", "die-roller"),
             ("Ingress", "die-roller"),
-            ("ServiceAccount", "daeploy-service"),
-            ("Role", "daeploy-service-events"),
-            ("RoleBinding", "daeploy-service-events"),
+            ("ServiceAccount", SERVICE_ACCOUNT),
+            ("Role", EVENTS_ROLE),
+            ("RoleBinding", EVENTS_ROLE),
         ]
     )
     assert _ingress_paths(memory_cluster, "die_roller") == [
-        "/services/die_roller",
-        "/services/die_roller_1.0.0",
+        service_path("die_roller"),
+        version_path("die_roller", "1.0.0"),
     ]
     status = _status(memory_cluster, "die_roller", "1.0.0")
     assert _condition(status, "Ready") == ("False", "Deploying")
@@ -109,7 +117,7 @@ def test_first_version_gets_every_child_and_becomes_ready_once_available(
     assert _condition(status, "Ready") == ("True", "Ready")
     assert status["mainMark"] == "*"
     assert status["running"].startswith("Running (since 2024-05-01 12:00:0")
-    assert status["serviceUrl"] == "/services/die_roller"
+    assert status["serviceUrl"] == service_path("die_roller")
     assert _selected(memory_cluster, "die_roller") == "1.0.0"
     assert "MinimumReplicasAvailable" in [e.reason for _, e in events]
 
@@ -154,9 +162,9 @@ def test_new_main_takes_the_route_only_once_available(memory_cluster: InMemoryCl
     assert v1["mainMark"] == ""
     assert _condition(v1, "Routed") == ("True", "MainClaimSuperseded")
     assert _ingress_paths(memory_cluster, "die_roller") == [
-        "/services/die_roller",
-        "/services/die_roller_1.0.0",
-        "/services/die_roller_2.0.0",
+        service_path("die_roller"),
+        version_path("die_roller", "1.0.0"),
+        version_path("die_roller", "2.0.0"),
     ]
     assert (version_object_name("die_roller", "2.0.0"), "MainVersion") in [
         (name, e.reason) for name, e in events
@@ -164,7 +172,7 @@ def test_new_main_takes_the_route_only_once_available(memory_cluster: InMemoryCl
 
     # Switching back: 2.0.0 gives up its claim; 1.0.0 (available) serves again at once.
     v2_obj = memory_cluster.find(
-        "daeploy.io/v1alpha1", "DaeployService", NS, version_object_name("die_roller", "2.0.0")
+        API_GROUP_VERSION, KIND, NS, version_object_name("die_roller", "2.0.0")
     )
     v2_obj["spec"]["main"] = False
     reconciler.reconcile(NS, "die_roller")
@@ -183,7 +191,7 @@ def test_a_new_main_that_never_comes_up_leaves_the_old_one_serving(
     reconciler.reconcile(NS, "die_roller")
     # The old main gives up its claim as the CLI does; the new one cannot pull its image.
     v1 = memory_cluster.find(
-        "daeploy.io/v1alpha1", "DaeployService", NS, version_object_name("die_roller", "1.0.0")
+        API_GROUP_VERSION, KIND, NS, version_object_name("die_roller", "1.0.0")
     )
     v1["spec"]["main"] = False
     memory_cluster.add(dsvc_object("die_roller", "2.0.0", main=True, image="nowhere/x:1"))
@@ -196,9 +204,9 @@ def test_a_new_main_that_never_comes_up_leaves_the_old_one_serving(
                 "name": "die-roller-2-abc",
                 "namespace": NS,
                 "labels": {
-                    "app.kubernetes.io/managed-by": "daeploy-operator",
-                    "daeploy.io/service": "die_roller",
-                    "daeploy.io/version": "2.0.0",
+                    MANAGED_BY_LABEL: MANAGED_BY_OPERATOR,
+                    SERVICE_LABEL: "die_roller",
+                    VERSION_LABEL: "2.0.0",
                 },
             },
             "status": {
@@ -225,7 +233,7 @@ def test_no_main_routes_only_version_paths(memory_cluster: InMemoryCluster) -> N
     memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=False))
     reconciler, _ = _reconciler(memory_cluster)
     reconciler.reconcile(NS, "die_roller")
-    assert _ingress_paths(memory_cluster, "die_roller") == ["/services/die_roller_1.0.0"]
+    assert _ingress_paths(memory_cluster, "die_roller") == [version_path("die_roller", "1.0.0")]
     assert _selected(memory_cluster, "die_roller") is None
     status = _status(memory_cluster, "die_roller", "1.0.0")
     assert _condition(status, "Routed") == ("True", "NoMainVersion")
@@ -258,7 +266,7 @@ def test_same_name_in_two_namespaces_on_one_host(memory_cluster: InMemoryCluster
     reconciler.reconcile("team-b", "die_roller")
     assert _ingress_paths(memory_cluster, "die_roller", "team-b") is not None
     status_b = _status(memory_cluster, "die_roller", "1.0.0", "team-b")
-    assert status_b["url"] == "http://b.example.com/services/die_roller_1.0.0"
+    assert status_b["url"] == "http://b.example.com" + version_path("die_roller", "1.0.0")
 
 
 def test_duplicate_version_objects(memory_cluster: InMemoryCluster) -> None:
@@ -269,7 +277,7 @@ def test_duplicate_version_objects(memory_cluster: InMemoryCluster) -> None:
     )
     reconciler, _ = _reconciler(memory_cluster)
     reconciler.reconcile(NS, "die_roller")
-    copy_obj = memory_cluster.find("daeploy.io/v1alpha1", "DaeployService", NS, "my-copy")
+    copy_obj = memory_cluster.find(API_GROUP_VERSION, KIND, NS, "my-copy")
     assert _condition(copy_obj["status"], "Ready") == ("False", "DuplicateVersion")
     deployments = memory_cluster.list("apps/v1", "Deployment", NS)
     assert [d["metadata"]["ownerReferences"][0]["name"] for d in deployments] == [
@@ -351,18 +359,16 @@ def test_deleting_every_version_leaves_nothing_behind(memory_cluster: InMemoryCl
     for name in ("die_roller", "yatzee"):
         reconciler.reconcile(NS, name)
 
-    memory_cluster.delete(
-        "daeploy.io/v1alpha1", "DaeployService", NS, version_object_name("die_roller", "2.0.0")
-    )
+    memory_cluster.delete(API_GROUP_VERSION, KIND, NS, version_object_name("die_roller", "2.0.0"))
     memory_cluster.collect_garbage()
     reconciler.reconcile(NS, "die_roller")
     assert _ingress_paths(memory_cluster, "die_roller") == [
-        "/services/die_roller",
-        "/services/die_roller_1.0.0",
+        service_path("die_roller"),
+        version_path("die_roller", "1.0.0"),
     ]
 
-    for obj in memory_cluster.list("daeploy.io/v1alpha1", "DaeployService", NS):
-        memory_cluster.delete("daeploy.io/v1alpha1", "DaeployService", NS, obj["metadata"]["name"])
+    for obj in memory_cluster.list(API_GROUP_VERSION, KIND, NS):
+        memory_cluster.delete(API_GROUP_VERSION, KIND, NS, obj["metadata"]["name"])
     memory_cluster.collect_garbage()
     reconciler.reconcile(NS, "die_roller")
     assert memory_cluster.kinds_in(NS) == []
@@ -377,8 +383,8 @@ def test_objects_being_deleted_are_left_out(memory_cluster: InMemoryCluster) -> 
     reconciler, _ = _reconciler(memory_cluster)
     reconciler.reconcile(NS, "die_roller")
     assert _ingress_paths(memory_cluster, "die_roller") == [
-        "/services/die_roller",
-        "/services/die_roller_1.0.0",
+        service_path("die_roller"),
+        version_path("die_roller", "1.0.0"),
     ]
     assert _selected(memory_cluster, "die_roller") == "1.0.0"
 

@@ -7,11 +7,31 @@ from typing import Any
 import pytest
 from operator_fakes import service_version
 
-from daeploy.names import label_value, service_object_name, version_object_name
-from daeploy_operator.names import (
+from daeploy.contract import (
+    KIND,
+    LIVE_PATH,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_OPERATOR,
+    NAMESPACE_ENV,
+    PORT_ENV,
+    READY_PATH,
+    RESOURCE_NAME_ENV,
+    RESOURCE_UID_ENV,
     ROUTE_CLAIM_ANNOTATION,
+    SERVICE_ACCOUNT,
     SERVICE_LABEL,
+    SERVICE_NAME_ENV,
+    SERVICE_VERSION_ENV,
+    SOURCE_ARCHIVE_ENV,
+    SOURCE_ARCHIVE_KEY,
     VERSION_LABEL,
+)
+from daeploy.names import (
+    label_value,
+    service_object_name,
+    service_path,
+    version_object_name,
+    version_path,
 )
 from daeploy_operator.resources.deployment import build_version_deployment
 from daeploy_operator.resources.ingress import build_name_ingress, ingress_host
@@ -58,12 +78,12 @@ def test_deployment_runs_the_spec(spec: dict, image: str, replicas: int, port: i
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
     env = _env(container)
-    assert env["DAEPLOY_PORT"] == str(port)
-    assert env["DAEPLOY_SERVICE_NAME"] == "die_roller"
-    assert env["DAEPLOY_SERVICE_VERSION"] == "1.0.0"
-    assert env["DAEPLOY_RESOURCE_NAME"] == version.resource_name
-    assert env["DAEPLOY_RESOURCE_UID"] == version.uid
-    assert env["DAEPLOY_NAMESPACE"] == {
+    assert env[PORT_ENV] == str(port)
+    assert env[SERVICE_NAME_ENV] == "die_roller"
+    assert env[SERVICE_VERSION_ENV] == "1.0.0"
+    assert env[RESOURCE_NAME_ENV] == version.resource_name
+    assert env[RESOURCE_UID_ENV] == version.uid
+    assert env[NAMESPACE_ENV] == {
         "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}
     }
 
@@ -75,11 +95,11 @@ def test_deployment_selector_matches_template_and_owner_is_the_version() -> None
     template_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector == {SERVICE_LABEL: "die_roller", VERSION_LABEL: "1.0.0-rc.1_build.5"}
     assert selector.items() <= template_labels.items()
-    assert template_labels["app.kubernetes.io/managed-by"] == "daeploy-operator"
+    assert template_labels[MANAGED_BY_LABEL] == MANAGED_BY_OPERATOR
     [owner] = deployment["metadata"]["ownerReferences"]
     assert owner["uid"] == version.uid
     assert owner["controller"] is True
-    assert owner["kind"] == "DaeployService"
+    assert owner["kind"] == KIND
 
 
 def test_deployment_pods_meet_pod_security_restricted() -> None:
@@ -93,7 +113,7 @@ def test_deployment_pods_meet_pod_security_restricted() -> None:
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert sc["runAsNonRoot"] is True
-    assert pod["serviceAccountName"] == "daeploy-service"
+    assert pod["serviceAccountName"] == SERVICE_ACCOUNT
     assert pod["automountServiceAccountToken"] is True
     assert not any("hostPath" in v for v in pod.get("volumes", []))
 
@@ -102,8 +122,8 @@ def test_deployment_is_built_for_switches_without_lost_requests() -> None:
     deployment = build_version_deployment(service_version(), RUNTIME)
     container = _container(deployment)
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    assert container["readinessProbe"]["httpGet"]["path"] == "/~health/ready"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/~health/live"
+    assert container["readinessProbe"]["httpGet"]["path"] == READY_PATH
+    assert container["livenessProbe"]["httpGet"]["path"] == LIVE_PATH
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert 0 < pre_stop < grace
@@ -120,24 +140,24 @@ def test_source_deploy_mounts_the_archive_and_a_writable_tmp() -> None:
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert mounts["/opt/daeploy/source"]["readOnly"] is True
     assert "/tmp" in mounts
-    assert _env(container)["DAEPLOY_SOURCE_ARCHIVE"] == "/opt/daeploy/source/source.tar.gz"
+    assert _env(container)[SOURCE_ARCHIVE_ENV] == f"/opt/daeploy/source/{SOURCE_ARCHIVE_KEY}"
 
 
 def test_image_deploy_has_no_source_volumes() -> None:
     deployment = build_version_deployment(service_version(image="r/x:1"), RUNTIME)
     assert "volumes" not in deployment["spec"]["template"]["spec"]
-    assert "DAEPLOY_SOURCE_ARCHIVE" not in _env(_container(deployment))
+    assert SOURCE_ARCHIVE_ENV not in _env(_container(deployment))
 
 
 def test_user_env_and_resources_follow_the_contract_variables() -> None:
     version = service_version(
-        env=[{"name": "GREETING", "value": "hi"}, {"name": "DAEPLOY_PORT", "value": "1"}],
+        env=[{"name": "GREETING", "value": "hi"}, {"name": PORT_ENV, "value": "1"}],
         resources={"limits": {"memory": "128Mi"}},
     )
     container = _container(build_version_deployment(version, RUNTIME))
     names = [e["name"] for e in container["env"]]
-    assert names.count("DAEPLOY_PORT") == 1
-    assert _env(container)["DAEPLOY_PORT"] == "8000"
+    assert names.count(PORT_ENV) == 1
+    assert _env(container)[PORT_ENV] == "8000"
     assert _env(container)["GREETING"] == "hi"
     assert container["resources"] == {"limits": {"memory": "128Mi"}}
 
@@ -189,17 +209,17 @@ def _paths(ingress: dict[str, Any]) -> dict[str, str]:
             "",
             {
                 # Straight to the main version's own Service: one endpoint set per version.
-                "/services/die_roller": version_object_name("die_roller", "2.0.0"),
-                "/services/die_roller_1.0.0": version_object_name("die_roller", "1.0.0"),
-                "/services/die_roller_2.0.0": version_object_name("die_roller", "2.0.0"),
+                service_path("die_roller"): version_object_name("die_roller", "2.0.0"),
+                version_path("die_roller", "1.0.0"): version_object_name("die_roller", "1.0.0"),
+                version_path("die_roller", "2.0.0"): version_object_name("die_roller", "2.0.0"),
             },
         ),
         (
             None,
             "d.example.com",
             {
-                "/services/die_roller_1.0.0": version_object_name("die_roller", "1.0.0"),
-                "/services/die_roller_2.0.0": version_object_name("die_roller", "2.0.0"),
+                version_path("die_roller", "1.0.0"): version_object_name("die_roller", "1.0.0"),
+                version_path("die_roller", "2.0.0"): version_object_name("die_roller", "2.0.0"),
             },
         ),
     ],
@@ -235,13 +255,13 @@ def test_service_account_may_only_write_events() -> None:
     account = build_service_account("demo", owners)
     role = build_events_role("demo", owners)
     binding = build_events_role_binding("demo", owners)
-    assert account["metadata"]["name"] == "daeploy-service"
+    assert account["metadata"]["name"] == SERVICE_ACCOUNT
     assert role["rules"] == [
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch"]}
     ]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "daeploy-service", "namespace": "demo"}
+        {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": "demo"}
     ]
     for obj in (account, role, binding):
         assert obj["metadata"]["namespace"] == "demo"

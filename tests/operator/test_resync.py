@@ -6,6 +6,7 @@ import threading
 
 from operator_fakes import InMemoryCluster, dsvc_object
 
+from daeploy.contract import API_GROUP_VERSION, KIND
 from daeploy_operator.api import ApiError
 from daeploy_operator.reconciler import Reconciler
 from daeploy_operator.resync import ResyncLoop, resync_once, service_groups
@@ -21,7 +22,7 @@ def _populate(cluster: InMemoryCluster) -> None:
 
 def test_groups_are_namespace_and_name_once_each(memory_cluster: InMemoryCluster) -> None:
     _populate(memory_cluster)
-    objects = memory_cluster.list("daeploy.io/v1alpha1", "DaeployService", None)
+    objects = memory_cluster.list(API_GROUP_VERSION, KIND, None)
     assert service_groups(objects) == [("a", "die_roller"), ("a", "yatzee"), ("b", "die_roller")]
 
 

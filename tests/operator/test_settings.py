@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from daeploy_operator.names import HOST_ANNOTATION
+from daeploy.contract import (
+    HOST_ANNOTATION,
+    INGRESS_CLASS_ENV,
+    INGRESS_HOST_ENV,
+    NAMESPACE_HOSTS_ENV,
+    RESYNC_SECONDS_ENV,
+    RUNTIME_IMAGE_ENV,
+    WATCH_CLIENT_TIMEOUT_ENV,
+    WATCH_NAMESPACES_ENV,
+    WATCH_SERVER_TIMEOUT_ENV,
+)
 from daeploy_operator.settings import OperatorSettings, SettingsError
 
 
@@ -20,12 +30,12 @@ def test_defaults() -> None:
 def test_values_from_env() -> None:
     settings = OperatorSettings.from_env(
         {
-            "DAEPLOY_INGRESS_CLASS": "nginx",
-            "DAEPLOY_INGRESS_HOST": "d.example.com",
-            "DAEPLOY_NAMESPACE_HOSTS": '{"team-a": "a.example.com"}',
-            "DAEPLOY_WATCH_NAMESPACES": "team-a, team-b",
-            "DAEPLOY_RESYNC_SECONDS": "5",
-            "DAEPLOY_WATCH_SERVER_TIMEOUT": "60",
+            INGRESS_CLASS_ENV: "nginx",
+            INGRESS_HOST_ENV: "d.example.com",
+            NAMESPACE_HOSTS_ENV: '{"team-a": "a.example.com"}',
+            WATCH_NAMESPACES_ENV: "team-a, team-b",
+            RESYNC_SECONDS_ENV: "5",
+            WATCH_SERVER_TIMEOUT_ENV: "60",
         }
     )
     assert settings.ingress_class == "nginx"
@@ -47,8 +57,8 @@ def test_values_from_env() -> None:
 def test_host_for_namespace(namespace: str, annotations: dict, expected: str) -> None:
     settings = OperatorSettings.from_env(
         {
-            "DAEPLOY_INGRESS_HOST": "d.example.com",
-            "DAEPLOY_NAMESPACE_HOSTS": '{"team-a": "a.example.com"}',
+            INGRESS_HOST_ENV: "d.example.com",
+            NAMESPACE_HOSTS_ENV: '{"team-a": "a.example.com"}',
         }
     )
     assert settings.host_for(namespace, annotations) == expected
@@ -57,18 +67,18 @@ def test_host_for_namespace(namespace: str, annotations: dict, expected: str) ->
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
-        ({"DAEPLOY_INGRESS_HOST": "http://x"}, "DAEPLOY_INGRESS_HOST"),
-        ({"DAEPLOY_NAMESPACE_HOSTS": "team-a=a"}, "DAEPLOY_NAMESPACE_HOSTS"),
-        ({"DAEPLOY_NAMESPACE_HOSTS": '{"a": 1}'}, "DAEPLOY_NAMESPACE_HOSTS"),
-        ({"DAEPLOY_WATCH_NAMESPACES": "Team_A"}, "DAEPLOY_WATCH_NAMESPACES"),
-        ({"DAEPLOY_INGRESS_CLASS": "Traefik!"}, "DAEPLOY_INGRESS_CLASS"),
-        ({"DAEPLOY_RUNTIME_IMAGE": "a b"}, "DAEPLOY_RUNTIME_IMAGE"),
-        ({"DAEPLOY_RESYNC_SECONDS": "-1"}, "DAEPLOY_RESYNC_SECONDS"),
-        ({"DAEPLOY_RESYNC_SECONDS": "soon"}, "DAEPLOY_RESYNC_SECONDS"),
-        ({"DAEPLOY_WATCH_SERVER_TIMEOUT": "120.5"}, "DAEPLOY_WATCH_SERVER_TIMEOUT"),
+        ({INGRESS_HOST_ENV: "http://x"}, INGRESS_HOST_ENV),
+        ({NAMESPACE_HOSTS_ENV: "team-a=a"}, NAMESPACE_HOSTS_ENV),
+        ({NAMESPACE_HOSTS_ENV: '{"a": 1}'}, NAMESPACE_HOSTS_ENV),
+        ({WATCH_NAMESPACES_ENV: "Team_A"}, WATCH_NAMESPACES_ENV),
+        ({INGRESS_CLASS_ENV: "Traefik!"}, INGRESS_CLASS_ENV),
+        ({RUNTIME_IMAGE_ENV: "a b"}, RUNTIME_IMAGE_ENV),
+        ({RESYNC_SECONDS_ENV: "-1"}, RESYNC_SECONDS_ENV),
+        ({RESYNC_SECONDS_ENV: "soon"}, RESYNC_SECONDS_ENV),
+        ({WATCH_SERVER_TIMEOUT_ENV: "120.5"}, WATCH_SERVER_TIMEOUT_ENV),
         (
-            {"DAEPLOY_WATCH_SERVER_TIMEOUT": "60", "DAEPLOY_WATCH_CLIENT_TIMEOUT": "30"},
-            "DAEPLOY_WATCH_CLIENT_TIMEOUT",
+            {WATCH_SERVER_TIMEOUT_ENV: "60", WATCH_CLIENT_TIMEOUT_ENV: "30"},
+            WATCH_CLIENT_TIMEOUT_ENV,
         ),
     ],
 )

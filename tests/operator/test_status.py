@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from operator_fakes import T0, service_version
 
+from daeploy.contract import HOST_ANNOTATION, SERVICE_ACCOUNT
+from daeploy.names import service_path, version_path
 from daeploy_operator import status as st
 from daeploy_operator.routing import MainRoute
 
@@ -60,7 +62,7 @@ CRASHING = {
                     {
                         "type": "ReplicaFailure",
                         "status": "True",
-                        "message": 'serviceaccount "daeploy-service" not found',
+                        "message": f'serviceaccount "{SERVICE_ACCOUNT}" not found',
                     }
                 ],
             ),
@@ -159,14 +161,14 @@ def test_route_held_names_the_holder_and_the_fix() -> None:
     v = service_version(namespace="team-b")
     cond = st.routed(v, MainRoute("1.0.0", "1.0.0"), holder_namespace="team-a", host="")
     assert "'team-a'" in cond.message
-    assert "daeploy.io/host" in cond.message
+    assert HOST_ANNOTATION in cond.message
 
 
 def test_no_main_still_routes_the_version_path() -> None:
     v = service_version("die_roller", "1.0.0")
     cond = st.routed(v, MainRoute(None, None), holder_namespace="demo", host="")
-    assert "/services/die_roller_1.0.0 routes here" in cond.message
-    assert "/services/die_roller routes nowhere" in cond.message
+    assert f"{version_path('die_roller', '1.0.0')} routes here" in cond.message
+    assert f"{service_path('die_roller')} routes nowhere" in cond.message
 
 
 @pytest.mark.parametrize(
@@ -222,8 +224,8 @@ def test_status_of_a_running_main_version() -> None:
     assert status["mainMark"] == "*"
     assert status["main"] is True
     assert status["running"] == "Running (since 2024-05-01 12:00:00)"
-    assert status["url"] == "http://d.example.com/services/die_roller_1.0.0"
-    assert status["serviceUrl"] == "http://d.example.com/services/die_roller"
+    assert status["url"] == "http://d.example.com" + version_path("die_roller", "1.0.0")
+    assert status["serviceUrl"] == "http://d.example.com" + service_path("die_roller")
     assert status["mainClaimedAt"] == "2024-05-01T12:00:00Z"
     assert status["observedGeneration"] == 1
     assert [c["type"] for c in status["conditions"]] == ["Ready", "Available", "Routed"]
@@ -246,7 +248,7 @@ def test_status_of_a_version_that_does_not_run(reason: str, phase: str, running:
     assert status["mainMark"] == ""
     assert "serviceUrl" not in status
     assert "mainClaimedAt" not in status
-    assert status["url"] == "/services/die_roller_2.0.0"
+    assert status["url"] == version_path("die_roller", "2.0.0")
 
 
 def test_status_without_our_routes_has_no_urls() -> None:

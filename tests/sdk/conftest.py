@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from sdk_support import SDK_VARIABLES, SERVICES, RunningService, Starter, make_starter
 
+from daeploy.contract import SERVICE_NAME_ENV, SERVICE_URLS_ENV, SERVICE_VERSION_ENV
+
 
 @pytest.fixture
 def start_service(tmp_path: Path) -> Iterator[Starter]:
@@ -24,14 +26,14 @@ def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run
     start = make_starter(tmp_path_factory.mktemp("tutorial"), started)
     die_roller = start(
         SERVICES / "die_roller" / "service.py",
-        env={"DAEPLOY_SERVICE_NAME": "die_roller", "DAEPLOY_SERVICE_VERSION": "1.0.0"},
+        env={SERVICE_NAME_ENV: "die_roller", SERVICE_VERSION_ENV: "1.0.0"},
     )
     yatzee = start(
         SERVICES / "yatzee" / "service.py",
         env={
-            "DAEPLOY_SERVICE_NAME": "yatzee",
-            "DAEPLOY_SERVICE_VERSION": "1.0.0",
-            "DAEPLOY_SERVICE_URLS": f'{{"die_roller": "{die_roller.url}"}}',
+            SERVICE_NAME_ENV: "yatzee",
+            SERVICE_VERSION_ENV: "1.0.0",
+            SERVICE_URLS_ENV: f'{{"die_roller": "{die_roller.url}"}}',
         },
     )
     yield {"die_roller": die_roller, "yatzee": yatzee}

@@ -8,11 +8,30 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from daeploy.contract import (
+    CALL_CONNECT_TIMEOUT_ENV,
+    CALL_RETRIES_ENV,
+    CALL_TIMEOUT_ENV,
+    GATEWAY_URL_ENV,
+    GRACEFUL_TIMEOUT_ENV,
+    NAMESPACE_ENV,
+    PORT_ENV,
+    READY_PATH,
+    RESOURCE_NAME_ENV,
+    RESOURCE_UID_ENV,
+    SERVICE_NAME_ENV,
+    SERVICE_URLS_ENV,
+    SERVICE_VERSION_ENV,
+    SHUTDOWN_DELAY_ENV,
+    SOURCE_ARCHIVE_ENV,
+    WORKDIR_ENV,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = REPO / "services"
@@ -21,21 +40,21 @@ START_TIMEOUT = 20.0
 
 # Environment variables that would change how a service finds others or who it is.
 SDK_VARIABLES = (
-    "DAEPLOY_SERVICE_NAME",
-    "DAEPLOY_SERVICE_VERSION",
-    "DAEPLOY_NAMESPACE",
-    "DAEPLOY_RESOURCE_NAME",
-    "DAEPLOY_RESOURCE_UID",
-    "DAEPLOY_PORT",
-    "DAEPLOY_SERVICE_URLS",
-    "DAEPLOY_GATEWAY_URL",
-    "DAEPLOY_SOURCE_ARCHIVE",
-    "DAEPLOY_WORKDIR",
-    "DAEPLOY_SHUTDOWN_DELAY",
-    "DAEPLOY_GRACEFUL_TIMEOUT",
-    "DAEPLOY_CALL_TIMEOUT",
-    "DAEPLOY_CALL_CONNECT_TIMEOUT",
-    "DAEPLOY_CALL_RETRIES",
+    SERVICE_NAME_ENV,
+    SERVICE_VERSION_ENV,
+    NAMESPACE_ENV,
+    RESOURCE_NAME_ENV,
+    RESOURCE_UID_ENV,
+    PORT_ENV,
+    SERVICE_URLS_ENV,
+    GATEWAY_URL_ENV,
+    SOURCE_ARCHIVE_ENV,
+    WORKDIR_ENV,
+    SHUTDOWN_DELAY_ENV,
+    GRACEFUL_TIMEOUT_ENV,
+    CALL_TIMEOUT_ENV,
+    CALL_CONNECT_TIMEOUT_ENV,
+    CALL_RETRIES_ENV,
     "KUBERNETES_SERVICE_HOST",
     "KUBERNETES_SERVICE_PORT",
 )
@@ -47,9 +66,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def clean_env(**extra: str) -> dict[str, str]:
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SDK_VARIABLES}
-    env.update(extra)
+    env.update(extra or {})
     return env
 
 
@@ -77,7 +96,7 @@ class RunningService:
         return self.process.returncode
 
 
-def wait_ready(service: RunningService, path: str = "/~health/ready") -> None:
+def wait_ready(service: RunningService, path: str = READY_PATH) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
@@ -113,7 +132,7 @@ def make_starter(log_dir: Path, started: list[RunningService]) -> Starter:
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 argv,
-                env=clean_env(DAEPLOY_PORT=str(port), **(env or {})),
+                env=clean_env({PORT_ENV: str(port), **(env or {})}),
                 cwd=cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -19,6 +19,13 @@ from daeploy.communication import (
     async_call_service,
     call_service,
 )
+from daeploy.contract import (
+    CALL_RETRIES_ENV,
+    CALL_TIMEOUT_ENV,
+    GATEWAY_URL_ENV,
+    NAMESPACE_ENV,
+    SERVICE_URLS_ENV,
+)
 from daeploy.identity import ConfigurationError
 from daeploy.names import InvalidNameError
 
@@ -30,7 +37,7 @@ def env(sdk_env: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 
 
 def test_call_by_url_map(env: pytest.MonkeyPatch, tutorial: dict[str, RunningService]) -> None:
-    env.setenv("DAEPLOY_SERVICE_URLS", json.dumps({"die_roller": tutorial["die_roller"].url}))
+    env.setenv(SERVICE_URLS_ENV, json.dumps({"die_roller": tutorial["die_roller"].url}))
     rolls = [call_service(service_name="die_roller", entrypoint_name="roll_die") for _ in range(30)]
     assert set(rolls) <= set(range(1, 7))
     assert len(set(rolls)) > 1
@@ -39,7 +46,7 @@ def test_call_by_url_map(env: pytest.MonkeyPatch, tutorial: dict[str, RunningSer
 def test_call_a_version_by_url_map(
     env: pytest.MonkeyPatch, tutorial: dict[str, RunningService]
 ) -> None:
-    env.setenv("DAEPLOY_SERVICE_URLS", json.dumps({"die_roller_1.0.0": tutorial["die_roller"].url}))
+    env.setenv(SERVICE_URLS_ENV, json.dumps({"die_roller_1.0.0": tutorial["die_roller"].url}))
     assert call_service("die_roller", "roll_die", service_version="1.0.0") in range(1, 7)
     # Only a versioned entry: the main version is not silently taken from it.
     with pytest.raises(ServiceUnreachableError, match="cannot locate service 'die_roller'"):
@@ -50,7 +57,7 @@ def test_call_through_gateway_prefix(
     env: pytest.MonkeyPatch, tutorial: dict[str, RunningService]
 ) -> None:
     # The service answers under /services/<name>[_<version>], as behind the ingress.
-    env.setenv("DAEPLOY_GATEWAY_URL", tutorial["die_roller"].url + "/")
+    env.setenv(GATEWAY_URL_ENV, tutorial["die_roller"].url + "/")
     assert call_service("die_roller", "roll_die") in range(1, 7)
     assert call_service("die_roller", "roll_die", service_version="1.0.0") in range(1, 7)
     with pytest.raises(ServiceCallError) as error:
@@ -59,7 +66,7 @@ def test_call_through_gateway_prefix(
 
 
 def test_async_call(env: pytest.MonkeyPatch, tutorial: dict[str, RunningService]) -> None:
-    env.setenv("DAEPLOY_SERVICE_URLS", json.dumps({"yatzee": tutorial["yatzee"].url}))
+    env.setenv(SERVICE_URLS_ENV, json.dumps({"yatzee": tutorial["yatzee"].url}))
 
     async def play_twice() -> list[list[int]]:
         games = await asyncio.gather(
@@ -75,7 +82,7 @@ def test_async_call(env: pytest.MonkeyPatch, tutorial: dict[str, RunningService]
 
 def test_in_cluster_address_is_the_service_dns_name(env: pytest.MonkeyPatch) -> None:
     env.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
-    env.setenv("DAEPLOY_NAMESPACE", "games")
+    env.setenv(NAMESPACE_ENV, "games")
     assert (
         calls.resolve_url("die_roller", "roll_die")
         == "http://die-roller.games.svc.cluster.local/roll_die"
@@ -84,13 +91,13 @@ def test_in_cluster_address_is_the_service_dns_name(env: pytest.MonkeyPatch) -> 
         "http://die-roller-v1-0-0-e1cbb2bb.games.svc.cluster.local/roll_die"
     )
     # An explicit URL map wins over the cluster DNS name.
-    env.setenv("DAEPLOY_SERVICE_URLS", '{"die_roller": "http://127.0.0.1:1/"}')
+    env.setenv(SERVICE_URLS_ENV, '{"die_roller": "http://127.0.0.1:1/"}')
     assert calls.resolve_url("die_roller", "roll_die") == "http://127.0.0.1:1/roll_die"
 
 
 def test_down_callee_gives_a_clear_error(env: pytest.MonkeyPatch) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    env.setenv("DAEPLOY_SERVICE_URLS", json.dumps({"die_roller": url}))
+    env.setenv(SERVICE_URLS_ENV, json.dumps({"die_roller": url}))
     with pytest.raises(ServiceUnreachableError) as error:
         call_service("die_roller", "roll_die", timeout=2)
     assert error.value.gateway_status == 503
@@ -133,8 +140,8 @@ class SilentServer:
 def test_request_that_was_sent_is_never_retried(env: pytest.MonkeyPatch) -> None:
     server = SilentServer(answer=False)
     try:
-        env.setenv("DAEPLOY_SERVICE_URLS", json.dumps({"flaky": f"http://127.0.0.1:{server.port}"}))
-        env.setenv("DAEPLOY_CALL_RETRIES", "3")
+        env.setenv(SERVICE_URLS_ENV, json.dumps({"flaky": f"http://127.0.0.1:{server.port}"}))
+        env.setenv(CALL_RETRIES_ENV, "3")
         with pytest.raises(ServiceCallError) as error:
             call_service("flaky", "work", arguments={"n": 1})
         assert error.value.gateway_status == 502
@@ -146,8 +153,8 @@ def test_request_that_was_sent_is_never_retried(env: pytest.MonkeyPatch) -> None
 def test_no_answer_times_out(env: pytest.MonkeyPatch) -> None:
     server = SilentServer(answer=True)
     try:
-        env.setenv("DAEPLOY_SERVICE_URLS", json.dumps({"mute": f"http://127.0.0.1:{server.port}"}))
-        env.setenv("DAEPLOY_CALL_TIMEOUT", "0.3")
+        env.setenv(SERVICE_URLS_ENV, json.dumps({"mute": f"http://127.0.0.1:{server.port}"}))
+        env.setenv(CALL_TIMEOUT_ENV, "0.3")
         with pytest.raises(ServiceTimeoutError, match=r"did not answer within 0.3 s") as error:
             call_service("mute", "work")
         assert error.value.gateway_status == 504
@@ -157,17 +164,17 @@ def test_no_answer_times_out(env: pytest.MonkeyPatch) -> None:
 
 
 def test_configuration_errors_name_the_fix(env: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ServiceUnreachableError, match=r"DAEPLOY_SERVICE_URLS.*DAEPLOY_GATEWAY_URL"):
+    with pytest.raises(ServiceUnreachableError, match=f"{SERVICE_URLS_ENV}.*{GATEWAY_URL_ENV}"):
         call_service("die_roller", "roll_die")
-    env.setenv("DAEPLOY_SERVICE_URLS", "{not json")
-    with pytest.raises(ConfigurationError, match="DAEPLOY_SERVICE_URLS is not valid JSON"):
+    env.setenv(SERVICE_URLS_ENV, "{not json")
+    with pytest.raises(ConfigurationError, match=f"{SERVICE_URLS_ENV} is not valid JSON"):
         call_service("die_roller", "roll_die")
-    env.setenv("DAEPLOY_SERVICE_URLS", '["http://x"]')
+    env.setenv(SERVICE_URLS_ENV, '["http://x"]')
     with pytest.raises(ConfigurationError, match="must be a JSON object"):
         call_service("die_roller", "roll_die")
-    env.setenv("DAEPLOY_SERVICE_URLS", '{"die_roller": "http://127.0.0.1:1"}')
-    env.setenv("DAEPLOY_CALL_TIMEOUT", "soon")
-    with pytest.raises(ConfigurationError, match="DAEPLOY_CALL_TIMEOUT='soon' is not a number"):
+    env.setenv(SERVICE_URLS_ENV, '{"die_roller": "http://127.0.0.1:1"}')
+    env.setenv(CALL_TIMEOUT_ENV, "soon")
+    with pytest.raises(ConfigurationError, match=f"{CALL_TIMEOUT_ENV}='soon' is not a number"):
         call_service("die_roller", "roll_die")
     with pytest.raises(InvalidNameError, match="invalid service name 'Die-Roller'"):
         call_service("Die-Roller", "roll_die")

@@ -12,7 +12,14 @@ import pytest
 from sdk_support import APPS, RunningService, free_port, make_starter
 
 from daeploy._service import Service
+from daeploy.contract import (
+    CALL_RETRIES_ENV,
+    SERVICE_NAME_ENV,
+    SERVICE_URLS_ENV,
+    SERVICE_VERSION_ENV,
+)
 from daeploy.entrypoints import EntrypointError
+from daeploy.names import service_path, version_path
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +35,10 @@ def options(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService
         APPS / "options_service.py",
         port=port,
         env={
-            "DAEPLOY_SERVICE_NAME": "options",
-            "DAEPLOY_SERVICE_VERSION": "2.1.0",
-            "DAEPLOY_SERVICE_URLS": json.dumps(urls),
-            "DAEPLOY_CALL_RETRIES": "0",
+            SERVICE_NAME_ENV: "options",
+            SERVICE_VERSION_ENV: "2.1.0",
+            SERVICE_URLS_ENV: json.dumps(urls),
+            CALL_RETRIES_ENV: "0",
         },
     )
     for service in started:
@@ -45,8 +52,8 @@ def post(service: RunningService, path: str, body: Any = None) -> httpx.Response
 def test_typed_arguments_come_from_a_json_body(options: RunningService) -> None:
     assert post(options, "/add", {"a": 2, "b": 5}).json() == 7
     assert post(options, "/add", {"a": 2}).json() == 3
-    assert post(options, "/services/options/add", {"a": 1}).json() == 2
-    assert post(options, "/services/options_2.1.0/add", {"a": 1}).json() == 2
+    assert post(options, service_path("options") + "/add", {"a": 1}).json() == 2
+    assert post(options, version_path("options", "2.1.0") + "/add", {"a": 1}).json() == 2
 
 
 def test_bad_input_gets_422_naming_the_field(options: RunningService) -> None:
@@ -131,7 +138,7 @@ def test_relay_success(options: RunningService) -> None:
 
 def test_parameters_over_http(options: RunningService) -> None:
     assert httpx.get(options.url + "/~parameters").json() == {"label": "first", "threshold": 5}
-    threshold = httpx.get(options.url + "/services/options/~parameters/threshold")
+    threshold = httpx.get(options.url + service_path("options") + "/~parameters/threshold")
     assert threshold.json() == {"name": "threshold", "value": 5}
     assert httpx.get(options.url + "/~parameters/secret").status_code == 404
     assert post(options, "/~parameters/secret", {"value": "x"}).status_code == 404
@@ -156,7 +163,7 @@ def test_call_every_runs_in_the_background(options: RunningService) -> None:
 
 def test_mounted_asgi_app_is_served_under_the_prefix_too(options: RunningService) -> None:
     assert httpx.get(options.url + "/extra/").text == "mounted app"
-    assert httpx.get(options.url + "/services/options/extra/").text == "mounted app"
+    assert httpx.get(options.url + service_path("options") + "/extra/").text == "mounted app"
 
 
 def test_bad_entrypoints_are_refused_with_the_fix() -> None:

@@ -9,38 +9,50 @@ from pathlib import Path
 import pytest
 from sdk_support import clean_env
 
+from daeploy.contract import (
+    NAMESPACE_ENV,
+    PORT_ENV,
+    RESOURCE_NAME_ENV,
+    RESOURCE_UID_ENV,
+    SERVICE_NAME_ENV,
+    SERVICE_VERSION_ENV,
+)
 from daeploy.identity import ConfigurationError, Identity
+from daeploy.names import service_path, version_path
 
 
 def test_identity_from_the_operator_environment() -> None:
     identity = Identity.from_env(
         {
-            "DAEPLOY_SERVICE_NAME": "die_roller",
-            "DAEPLOY_SERVICE_VERSION": "1.0.0-rc.1",
-            "DAEPLOY_NAMESPACE": "games",
-            "DAEPLOY_RESOURCE_NAME": "die-roller-v1-0-0-rc-1-0a1b2c3d",
-            "DAEPLOY_RESOURCE_UID": "uid-1",
-            "DAEPLOY_PORT": "9000",
+            SERVICE_NAME_ENV: "die_roller",
+            SERVICE_VERSION_ENV: "1.0.0-rc.1",
+            NAMESPACE_ENV: "games",
+            RESOURCE_NAME_ENV: "die-roller-v1-0-0-rc-1-0a1b2c3d",
+            RESOURCE_UID_ENV: "uid-1",
+            PORT_ENV: "9000",
         }
     )
     assert identity == Identity(
         "die_roller", "1.0.0-rc.1", "games", "die-roller-v1-0-0-rc-1-0a1b2c3d", "uid-1", 9000
     )
-    assert identity.prefixes == ("/services/die_roller_1.0.0-rc.1", "/services/die_roller")
+    assert identity.prefixes == (
+        version_path("die_roller", "1.0.0-rc.1"),
+        service_path("die_roller"),
+    )
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"DAEPLOY_PORT": "http"}, "DAEPLOY_PORT='http' is not an integer"),
-        ({"DAEPLOY_PORT": "70000"}, "DAEPLOY_PORT='70000' is out of range"),
-        ({"DAEPLOY_SERVICE_NAME": "Die-Roller"}, "invalid service name 'Die-Roller'"),
-        ({"DAEPLOY_SERVICE_VERSION": "v1"}, "invalid version 'v1'"),
+        ({PORT_ENV: "http"}, f"{PORT_ENV}='http' is not an integer"),
+        ({PORT_ENV: "70000"}, f"{PORT_ENV}='70000' is out of range"),
+        ({SERVICE_NAME_ENV: "Die-Roller"}, "invalid service name 'Die-Roller'"),
+        ({SERVICE_VERSION_ENV: "v1"}, "invalid version 'v1'"),
     ],
 )
 def test_bad_environment_names_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        Identity.from_env({"DAEPLOY_SERVICE_NAME": "x", **env})
+        Identity.from_env({SERVICE_NAME_ENV: "x", **env})
 
 
 def test_local_name_comes_from_the_script_folder(tmp_path: Path) -> None:

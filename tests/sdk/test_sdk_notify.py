@@ -11,6 +11,15 @@ from sdk_fake_kube import FakeEventsAPI
 from sdk_support import free_port
 
 from daeploy.communication import Severity, notify
+from daeploy.contract import (
+    API_GROUP_VERSION,
+    EMAILS_ANNOTATION,
+    EVENT_REASON,
+    KIND,
+    SERVICE_LABEL,
+    SEVERITY_ANNOTATION,
+    VERSION_LABEL,
+)
 from daeploy.notifications import Notifier, event_name, notifier_from_config, set_notifier
 
 TARGET = {
@@ -78,21 +87,21 @@ def test_events_are_created_and_counted(api: FakeEventsAPI) -> None:
     name = event_name(TARGET["resource_name"], "YATZEE!!!", Severity.INFO)
     event = api.events[("games", name)]
     assert event["count"] == 3
-    assert event["reason"] == "Notification"
+    assert event["reason"] == EVENT_REASON
     assert event["type"] == "Normal"
     assert event["message"] == "YATZEE!!!"
     assert event["involvedObject"] == {
-        "apiVersion": "daeploy.io/v1alpha1",
-        "kind": "DaeployService",
+        "apiVersion": API_GROUP_VERSION,
+        "kind": KIND,
         "name": TARGET["resource_name"],
         "uid": TARGET["resource_uid"],
         "namespace": "games",
     }
     assert event["metadata"]["annotations"] == {
-        "daeploy.io/severity": "INFO",
-        "daeploy.io/service": "yatzee",
-        "daeploy.io/version": "1.0.0",
-        "daeploy.io/emails": "a@example.com,b@example.com",
+        SEVERITY_ANNOTATION: "INFO",
+        SERVICE_LABEL: "yatzee",
+        VERSION_LABEL: "1.0.0",
+        EMAILS_ANNOTATION: "a@example.com,b@example.com",
     }
     critical = api.events[
         ("games", event_name(TARGET["resource_name"], "YATZEE!!!", Severity.CRITICAL))

@@ -15,6 +15,14 @@ import httpx
 import pytest
 from sdk_support import Starter, clean_env
 
+from daeploy.contract import (
+    SERVICE_NAME_ENV,
+    SOURCE_ARCHIVE_ENV,
+    SOURCE_ARCHIVE_KEY,
+    TERMINATION_LOG_ENV,
+    WORKDIR_ENV,
+)
+from daeploy.names import service_path
 from daeploy.runtime.archive import UnsafeArchiveError, safe_extract
 from daeploy.runtime.requirements import requirement_lines, unmet
 
@@ -95,14 +103,14 @@ def test_packed_folder_is_extracted_and_served(start_service: Starter, tmp_path:
         "# all in the image already\nfastapi\nhttpx>=0.20  # inline comment\n"
         'pydantic>=2; python_version >= "3.8"\nnot-on-this-python==1.0; python_version < "3.0"\n'
     )
-    archive = pack(folder, tmp_path / "source.tar.gz")
+    archive = pack(folder, tmp_path / SOURCE_ARCHIVE_KEY)
     workdir = tmp_path / "work"
     service = start_service(
         runtime_command(str(archive)),
-        env={"DAEPLOY_WORKDIR": str(workdir), "DAEPLOY_SERVICE_NAME": "hello"},
+        env={WORKDIR_ENV: str(workdir), SERVICE_NAME_ENV: "hello"},
         cwd=tmp_path,
     )
-    response = httpx.post(service.url + "/services/hello/answer", json={"question": "why"})
+    response = httpx.post(service.url + service_path("hello") + "/answer", json={"question": "why"})
     assert response.json() == {"greeting": "hi", "question": "why", "data": "from the folder"}
     assert (workdir / "service.py").read_text() == SERVICE
     assert "installing" not in service.log()  # nothing was missing, pip never ran
@@ -117,12 +125,12 @@ def test_missing_requirements_are_installed(start_service: Starter, tmp_path: Pa
     (folder / "service.py").write_text(EXTRA_SERVICE)
     (folder / "requirements.txt").write_text("daeploy-demo-extra==0.1\nfastapi\n")
     # A single top-level folder in the archive is fine too.
-    archive = pack(folder, tmp_path / "source.tar.gz", top="extra")
+    archive = pack(folder, tmp_path / SOURCE_ARCHIVE_KEY, top="extra")
     service = start_service(
         runtime_command(),
         env={
-            "DAEPLOY_SOURCE_ARCHIVE": str(archive),
-            "DAEPLOY_WORKDIR": str(tmp_path / "work"),
+            SOURCE_ARCHIVE_ENV: str(archive),
+            WORKDIR_ENV: str(tmp_path / "work"),
             "PIP_NO_INDEX": "1",  # offline: only the local wheel folder
             "PIP_FIND_LINKS": str(wheels),
         },
@@ -138,9 +146,11 @@ def run_runtime(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedP
     return subprocess.run(
         runtime_command(*args),
         env=clean_env(
-            DAEPLOY_WORKDIR=str(tmp_path / "work"),
-            DAEPLOY_TERMINATION_LOG=str(termination_log),
-            **env,
+            {
+                WORKDIR_ENV: str(tmp_path / "work"),
+                TERMINATION_LOG_ENV: str(termination_log),
+                **env,
+            }
         ),
         capture_output=True,
         text=True,
@@ -157,7 +167,7 @@ def test_failed_install_exits_with_a_one_line_reason(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "service.py").write_text(EXTRA_SERVICE)
     (folder / "requirements.txt").write_text("daeploy-demo-extra==9.9\n")
-    archive = pack(folder, tmp_path / "source.tar.gz")
+    archive = pack(folder, tmp_path / SOURCE_ARCHIVE_KEY)
     result = run_runtime(tmp_path, str(archive), PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels))
     assert result.returncode == 1
     reason = (tmp_path / "termination-log").read_text()
@@ -244,7 +254,7 @@ def test_safe_extract_keeps_links_inside(tmp_path: Path) -> None:
 def test_bad_invocations_explain_themselves(
     tmp_path: Path, content: bytes | None, args: tuple[str, ...], reason: str
 ) -> None:
-    archive = tmp_path / "source.tar.gz"
+    archive = tmp_path / SOURCE_ARCHIVE_KEY
     if content is not None:
         archive.write_bytes(content)
     result = run_runtime(tmp_path, *(args or (str(archive),)))

@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 from sdk_support import APPS, RunningService, Starter
 
+from daeploy.contract import GRACEFUL_TIMEOUT_ENV, LIVE_PATH, READY_PATH, SHUTDOWN_DELAY_ENV
+
 
 def start_slow_request(
     service: RunningService, seconds: float, marker: Path
@@ -37,7 +39,7 @@ def test_sigterm_turns_not_ready_and_finishes_requests_in_flight(
     marker = tmp_path / "started"
     service = start_service(
         APPS / "slow_service.py",
-        env={"SLOW_MARKER": str(marker), "DAEPLOY_SHUTDOWN_DELAY": "4"},
+        env={"SLOW_MARKER": str(marker), SHUTDOWN_DELAY_ENV: "4"},
     )
     thread, outcome = start_slow_request(service, 3.0, marker)
     service.process.send_signal(signal.SIGTERM)
@@ -45,13 +47,13 @@ def test_sigterm_turns_not_ready_and_finishes_requests_in_flight(
     # During the drain delay the pod still serves, but tells Kubernetes it is not ready.
     deadline = time.monotonic() + 5
     while True:
-        ready = httpx.get(service.url + "/~health/ready", timeout=5)
+        ready = httpx.get(service.url + READY_PATH, timeout=5)
         if ready.status_code == 503:
             break
         assert time.monotonic() < deadline, "readiness stayed true after SIGTERM"
         time.sleep(0.05)
     assert ready.json() == {"status": "not ready"}
-    assert httpx.get(service.url + "/~health/live", timeout=5).status_code == 200
+    assert httpx.get(service.url + LIVE_PATH, timeout=5).status_code == 200
 
     thread.join(30)
     [response] = outcome
@@ -80,7 +82,7 @@ def test_graceful_timeout_bounds_the_wait(start_service: Starter, tmp_path: Path
     marker = tmp_path / "started"
     service = start_service(
         APPS / "slow_service.py",
-        env={"SLOW_MARKER": str(marker), "DAEPLOY_GRACEFUL_TIMEOUT": "1"},
+        env={"SLOW_MARKER": str(marker), GRACEFUL_TIMEOUT_ENV: "1"},
     )
     thread, outcome = start_slow_request(service, 60.0, marker)
     service.process.send_signal(signal.SIGTERM)

@@ -8,6 +8,15 @@ import re
 import httpx
 from sdk_support import SERVICES, RunningService, Starter, free_port
 
+from daeploy.contract import (
+    CALL_RETRIES_ENV,
+    LIVE_PATH,
+    READY_PATH,
+    SERVICE_NAME_ENV,
+    SERVICE_URLS_ENV,
+)
+from daeploy.names import service_path, version_path
+
 # The tutorial's service.py files, byte for byte (see the seed tutorial).
 TUTORIAL_SHA256 = {
     "die_roller": "42f35e0b2895927e6306145a392581518fef0ef95a126a8910d9a113ce66690e",
@@ -42,18 +51,18 @@ def test_play_calls_die_roller_and_returns_five_sorted_dice(
 
 def test_same_app_answers_under_the_ingress_prefixes(tutorial: dict[str, RunningService]) -> None:
     yatzee = tutorial["yatzee"].url
-    for prefix in ("", "/services/yatzee", "/services/yatzee_1.0.0"):
+    for prefix in ("", service_path("yatzee"), version_path("yatzee", "1.0.0")):
         response = httpx.post(f"{yatzee}{prefix}/play")
         assert response.status_code == 200, (prefix, response.text)
         assert len(response.json()) == 5
     # Another service's prefix is not ours.
-    assert httpx.post(f"{yatzee}/services/die_roller/play").status_code == 404
-    assert httpx.post(f"{yatzee}/services/yatzee_2.0.0/play").status_code == 404
+    assert httpx.post(f"{yatzee}{service_path('die_roller')}/play").status_code == 404
+    assert httpx.post(f"{yatzee}{version_path('yatzee', '2.0.0')}/play").status_code == 404
 
 
 def test_docs_page_loads_its_openapi_from_the_prefix(tutorial: dict[str, RunningService]) -> None:
     base = tutorial["die_roller"].url
-    for prefix in ("/services/die_roller", "/services/die_roller_1.0.0", ""):
+    for prefix in (service_path("die_roller"), version_path("die_roller", "1.0.0"), ""):
         page = httpx.get(f"{base}{prefix}/docs")
         assert page.status_code == 200
         match = re.search(r"url: '([^']+)'", page.text)
@@ -73,23 +82,24 @@ def test_docs_page_loads_its_openapi_from_the_prefix(tutorial: dict[str, Running
 
 def test_index_under_prefix_points_at_docs(tutorial: dict[str, RunningService]) -> None:
     base = tutorial["die_roller"].url
-    answer = httpx.get(f"{base}/services/die_roller/").json()
+    prefix = service_path("die_roller")
+    answer = httpx.get(f"{base}{prefix}/").json()
     assert answer == {
         "service": "die_roller",
         "version": "1.0.0",
-        "docs": "/services/die_roller/docs",
-        "openapi": "/services/die_roller/openapi.json",
+        "docs": f"{prefix}/docs",
+        "openapi": f"{prefix}/openapi.json",
     }
-    redirect = httpx.get(f"{base}/services/die_roller")
+    redirect = httpx.get(f"{base}{prefix}")
     assert redirect.status_code == 307
-    assert redirect.headers["location"].endswith("/services/die_roller/")
+    assert redirect.headers["location"].endswith(f"{prefix}/")
 
 
 def test_health_endpoints(tutorial: dict[str, RunningService]) -> None:
     base = tutorial["die_roller"].url
-    for prefix in ("", "/services/die_roller"):
-        assert httpx.get(f"{base}{prefix}/~health/live").json() == {"status": "alive"}
-        assert httpx.get(f"{base}{prefix}/~health/ready").json() == {"status": "ready"}
+    for prefix in ("", service_path("die_roller")):
+        assert httpx.get(f"{base}{prefix}{LIVE_PATH}").json() == {"status": "alive"}
+        assert httpx.get(f"{base}{prefix}{READY_PATH}").json() == {"status": "ready"}
 
 
 def test_play_with_die_roller_down_gives_a_clear_503(start_service: Starter) -> None:
@@ -97,9 +107,9 @@ def test_play_with_die_roller_down_gives_a_clear_503(start_service: Starter) -> 
     yatzee = start_service(
         SERVICES / "yatzee" / "service.py",
         env={
-            "DAEPLOY_SERVICE_NAME": "yatzee",
-            "DAEPLOY_SERVICE_URLS": f'{{"die_roller": "{dead}"}}',
-            "DAEPLOY_CALL_RETRIES": "1",
+            SERVICE_NAME_ENV: "yatzee",
+            SERVICE_URLS_ENV: f'{{"die_roller": "{dead}"}}',
+            CALL_RETRIES_ENV: "1",
         },
     )
     response = httpx.post(yatzee.url + "/play", timeout=20)

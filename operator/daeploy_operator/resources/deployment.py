@@ -9,15 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from daeploy.contract import (
+    LIVE_PATH,
+    NAMESPACE_ENV,
+    PORT_ENV,
+    READY_PATH,
+    RESERVED_ENV,
+    RESOURCE_NAME_ENV,
+    RESOURCE_UID_ENV,
+    SERVICE_ACCOUNT,
+    SERVICE_NAME_ENV,
+    SERVICE_VERSION_ENV,
+    SOURCE_ARCHIVE_ENV,
+    SOURCE_ARCHIVE_KEY,
+)
+
 from ..names import (
     CONTAINER_NAME,
     CONTAINER_PORT_NAME,
-    LIVE_PATH,
-    READY_PATH,
-    RESERVED_ENV,
-    SERVICE_ACCOUNT,
     SOURCE_ARCHIVE,
-    SOURCE_ARCHIVE_KEY,
     SOURCE_MOUNT,
     version_child_name,
     version_labels,
@@ -133,18 +143,18 @@ def _container(version: ServiceVersion, runtime_image: str) -> dict[str, Any]:
 
 def _env(version: ServiceVersion) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
-        {"name": "DAEPLOY_SERVICE_NAME", "value": version.name},
-        {"name": "DAEPLOY_SERVICE_VERSION", "value": version.version},
+        {"name": SERVICE_NAME_ENV, "value": version.name},
+        {"name": SERVICE_VERSION_ENV, "value": version.version},
         {
-            "name": "DAEPLOY_NAMESPACE",
+            "name": NAMESPACE_ENV,
             "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}},
         },
-        {"name": "DAEPLOY_RESOURCE_NAME", "value": version.resource_name},
-        {"name": "DAEPLOY_RESOURCE_UID", "value": version.uid},
-        {"name": "DAEPLOY_PORT", "value": str(version.port)},
+        {"name": RESOURCE_NAME_ENV, "value": version.resource_name},
+        {"name": RESOURCE_UID_ENV, "value": version.uid},
+        {"name": PORT_ENV, "value": str(version.port)},
     ]
     if version.source_config_map:
-        env.append({"name": "DAEPLOY_SOURCE_ARCHIVE", "value": SOURCE_ARCHIVE})
+        env.append({"name": SOURCE_ARCHIVE_ENV, "value": SOURCE_ARCHIVE})
     # The CRD refuses these names; an object stored before that rule must not shadow them.
     env.extend({"name": k, "value": v} for k, v in version.env if k not in RESERVED_ENV)
     return env

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from daeploy.contract import OPERATOR_NAME
+
 from .. import timestamps
-from ..names import FIELD_MANAGER
 from ..status import Event
 
 MAX_EVENT_MESSAGE = 1024
@@ -40,8 +41,8 @@ def build_event(
         "type": event.type,
         "reason": event.reason,
         "message": message,
-        "source": {"component": FIELD_MANAGER},
-        "reportingComponent": FIELD_MANAGER,
+        "source": {"component": OPERATOR_NAME},
+        "reportingComponent": OPERATOR_NAME,
         "reportingInstance": instance,
         "firstTimestamp": when,
         "lastTimestamp": when,

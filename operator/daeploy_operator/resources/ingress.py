@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from daeploy.contract import ROUTE_CLAIM_ANNOTATION
+from daeploy.names import service_path, version_path
+
 from ..names import (
-    ROUTE_CLAIM_ANNOTATION,
     SERVICE_PORT,
     name_child_name,
     name_labels,
-    service_path,
     version_child_name,
-    version_path,
 )
 from ..spec import ServiceVersion
 from .owners import shared_owners

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..names import API_GROUP_VERSION, KIND
+from daeploy.contract import API_GROUP_VERSION, KIND
+
 from ..spec import ServiceVersion
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..names import EVENTS_ROLE, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_ACCOUNT
+from daeploy.contract import EVENTS_ROLE, MANAGED_BY_LABEL, MANAGED_BY_OPERATOR, SERVICE_ACCOUNT
+
 from ..spec import ServiceVersion
 from .owners import shared_owners
 
@@ -20,7 +21,7 @@ def _metadata(name: str, namespace: str, owners: Iterable[ServiceVersion]) -> di
     return {
         "name": name,
         "namespace": namespace,
-        "labels": {MANAGED_BY_LABEL: MANAGED_BY},
+        "labels": {MANAGED_BY_LABEL: MANAGED_BY_OPERATOR},
         "ownerReferences": shared_owners(owners),
     }
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from daeploy.contract import SERVICE_LABEL, VERSION_LABEL
 from daeploy.names import label_value
 
 from ..names import (
     CONTAINER_PORT_NAME,
     NO_VERSION,
-    SERVICE_LABEL,
     SERVICE_PORT,
-    VERSION_LABEL,
     name_child_name,
     name_labels,
     version_child_name,

@@ -1,0 +1,108 @@
+"""The wire names Daeploy's parts agree on: API coordinates, labels, annotations, paths, env.
+
+The SDK, the CLI, the operator and the tests import these rather than spell the strings, so a
+rename is one edit here. The YAML in crds/, charts/ and services/ and README.md hold the same
+values as wire format; tests/test_contract_single_source.py keeps both in line. Constants only:
+the SDK imports this module, so it must not pull in Kubernetes or anything else.
+"""
+
+from __future__ import annotations
+
+# The DaeployService custom resource (crds/daeployservices.yaml).
+API_GROUP = "daeploy.io"  # API group of the CRD
+API_VERSION = "v1alpha1"  # the one served and stored version
+API_GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"  # apiVersion of DaeployService objects
+KIND = "DaeployService"  # kind of the objects, one per service version
+PLURAL = "daeployservices"  # REST resource name
+CRD_NAME = f"{PLURAL}.{API_GROUP}"  # metadata.name of the CRD
+
+# Who writes what.
+OPERATOR_NAME = "daeploy-operator"  # the operator: its chart, Deployment and Event component
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"  # which tool manages an object
+MANAGED_BY_OPERATOR = OPERATOR_NAME  # on the operator's children; it only watches those
+MANAGED_BY_CLI = "daeploy-cli"  # on the DaeployService objects the CLI creates
+FIELD_MANAGER = OPERATOR_NAME  # the operator's server-side apply field manager
+
+# Labels on every child (pods included); notify() puts the same keys on its Events.
+SERVICE_LABEL = "daeploy.io/service"  # label_value() of the service name
+VERSION_LABEL = "daeploy.io/version"  # label_value() of the version
+
+# Annotations.
+HOST_ANNOTATION = "daeploy.io/host"  # on a namespace: the Ingress host of its services
+ROUTE_CLAIM_ANNOTATION = "daeploy.io/route-claimed-at"  # on an Ingress: first deploy of the name
+SEVERITY_ANNOTATION = "daeploy.io/severity"  # on a notify() Event: INFO, WARNING or CRITICAL
+EMAILS_ANNOTATION = "daeploy.io/emails"  # on a notify() Event: comma-separated recipients
+
+# The Events notify() posts on the service's DaeployService.
+EVENT_REASON = "Notification"  # what `daeploy notifications` selects on
+
+# The identity service pods run as: it may only post Events.
+SERVICE_ACCOUNT = "daeploy-service"  # ServiceAccount in every namespace with services
+EVENTS_ROLE = "daeploy-service-events"  # its Role and RoleBinding
+
+# HTTP paths a service answers on.
+ROUTE_PREFIX = "/services"  # ingress routes: <prefix>/<name> and <prefix>/<name>_<version>
+LIVE_PATH = "/~health/live"  # liveness probe
+READY_PATH = "/~health/ready"  # readiness probe
+
+# Folder deploys.
+SOURCE_ARCHIVE_KEY = "source.tar.gz"  # ConfigMap key of the packed folder (CLI writes, pod reads)
+
+# Environment variables; all Daeploy's own start with the prefix, which users may not set.
+ENV_PREFIX = "DAEPLOY_"
+
+# Set by the operator on every service pod; the CRD refuses them in spec.env.
+SERVICE_NAME_ENV = "DAEPLOY_SERVICE_NAME"  # the service name
+SERVICE_VERSION_ENV = "DAEPLOY_SERVICE_VERSION"  # its version
+NAMESPACE_ENV = "DAEPLOY_NAMESPACE"  # the pod's namespace
+RESOURCE_NAME_ENV = "DAEPLOY_RESOURCE_NAME"  # the owning DaeployService's name
+RESOURCE_UID_ENV = "DAEPLOY_RESOURCE_UID"  # and its uid, for Events
+PORT_ENV = "DAEPLOY_PORT"  # port the app listens on
+SOURCE_ARCHIVE_ENV = "DAEPLOY_SOURCE_ARCHIVE"  # folder deploys: the mounted archive
+RESERVED_ENV = (
+    SERVICE_NAME_ENV,
+    SERVICE_VERSION_ENV,
+    NAMESPACE_ENV,
+    RESOURCE_NAME_ENV,
+    RESOURCE_UID_ENV,
+    PORT_ENV,
+    SOURCE_ARCHIVE_ENV,
+)
+
+# Read by the SDK (and the runtime image), set by users or tests.
+SERVICE_URLS_ENV = "DAEPLOY_SERVICE_URLS"  # JSON map of service addresses, outside a cluster
+GATEWAY_URL_ENV = "DAEPLOY_GATEWAY_URL"  # base URL of the ingress, outside a cluster
+CALL_TIMEOUT_ENV = "DAEPLOY_CALL_TIMEOUT"  # call_service: answer wait
+CALL_CONNECT_TIMEOUT_ENV = "DAEPLOY_CALL_CONNECT_TIMEOUT"  # call_service: connect wait
+CALL_RETRIES_ENV = "DAEPLOY_CALL_RETRIES"  # call_service: retries of refused connections
+CALL_CONNECTION_MAX_AGE_ENV = "DAEPLOY_CALL_CONNECTION_MAX_AGE"  # call_service: pool renewal
+SHUTDOWN_DELAY_ENV = "DAEPLOY_SHUTDOWN_DELAY"  # seconds to keep serving after SIGTERM
+GRACEFUL_TIMEOUT_ENV = "DAEPLOY_GRACEFUL_TIMEOUT"  # seconds open requests may take to finish
+WORKDIR_ENV = "DAEPLOY_WORKDIR"  # runtime: where a folder deploy is extracted
+TERMINATION_LOG_ENV = "DAEPLOY_TERMINATION_LOG"  # runtime: where its last words go
+
+# Set or read by the CLI.
+SOURCE_DIGEST_ENV = "DAEPLOY_SOURCE_DIGEST"  # in spec.env: a changed folder rolls the pods
+DEBUG_ENV = "DAEPLOY_DEBUG"  # 1: show tracebacks
+
+# Operator settings, set by the Helm chart (charts/daeploy-operator/templates/deployment.yaml).
+INGRESS_CLASS_ENV = "DAEPLOY_INGRESS_CLASS"  # IngressClass of the Ingresses it creates
+INGRESS_HOST_ENV = "DAEPLOY_INGRESS_HOST"  # default Ingress host; empty: any host
+NAMESPACE_HOSTS_ENV = "DAEPLOY_NAMESPACE_HOSTS"  # JSON map of namespace to Ingress host
+WATCH_NAMESPACES_ENV = "DAEPLOY_WATCH_NAMESPACES"  # comma-separated; empty: all namespaces
+RUNTIME_IMAGE_ENV = "DAEPLOY_RUNTIME_IMAGE"  # the image that runs folder deploys
+RESYNC_SECONDS_ENV = "DAEPLOY_RESYNC_SECONDS"  # period of the safety-net resync
+WATCH_SERVER_TIMEOUT_ENV = "DAEPLOY_WATCH_SERVER_TIMEOUT"  # watch timeoutSeconds, whole seconds
+WATCH_CLIENT_TIMEOUT_ENV = "DAEPLOY_WATCH_CLIENT_TIMEOUT"  # client side; above the server's
+LIVENESS_ENDPOINT_ENV = "DAEPLOY_LIVENESS_ENDPOINT"  # where kopf answers the liveness probe
+OPERATOR_SETTINGS_ENV = (
+    INGRESS_CLASS_ENV,
+    INGRESS_HOST_ENV,
+    NAMESPACE_HOSTS_ENV,
+    WATCH_NAMESPACES_ENV,
+    RUNTIME_IMAGE_ENV,
+    RESYNC_SECONDS_ENV,
+    WATCH_SERVER_TIMEOUT_ENV,
+    WATCH_CLIENT_TIMEOUT_ENV,
+    LIVENESS_ENDPOINT_ENV,
+)
