@@ -17,6 +17,8 @@ import httpx
 import pytest
 from readme_blocks import REPO, block, run_bash
 
+from daeploy.contract import ENV_PREFIX, PORT_ENV, READY_PATH, SERVICE_NAME_ENV, SERVICE_URLS_ENV
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -26,7 +28,7 @@ def _free_port() -> int:
 
 def _user_env(**extra: str) -> dict[str, str]:
     """A shell like a user's: the project's virtualenv first on PATH, no DAEPLOY_* leaking in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAEPLOY_", "KUBERNETES_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith((ENV_PREFIX, "KUBERNETES_"))}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(extra)
     return env
@@ -41,7 +43,7 @@ def start(tmp_path: Path) -> Iterator:
         log = (tmp_path / f"{name}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, str(script)],
-            env=_user_env(DAEPLOY_PORT=str(port), DAEPLOY_SERVICE_NAME=name, **env),
+            env=_user_env(**{PORT_ENV: str(port), SERVICE_NAME_ENV: name}, **env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -51,7 +53,7 @@ def start(tmp_path: Path) -> Iterator:
         while time.monotonic() < deadline:
             assert proc.poll() is None, (tmp_path / f"{name}.log").read_text()
             try:
-                if httpx.get(f"{url}/~health/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{url}{READY_PATH}", timeout=1).status_code == 200:
                     return url
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -71,7 +73,7 @@ def test_python_snippets_serve_and_call_each_other(tmp_path, start):
     roller_url = start(die_roller, "die_roller")
     assert httpx.post(f"{roller_url}/roll_die", json={}, timeout=10).json() == 4
     yatzee_url = start(
-        yatzee, "yatzee", DAEPLOY_SERVICE_URLS=json.dumps({"die_roller": roller_url})
+        yatzee, "yatzee", **{SERVICE_URLS_ENV: json.dumps({"die_roller": roller_url})}
     )
     reply = httpx.post(f"{yatzee_url}/play", json={}, timeout=10)
     assert reply.status_code == 200, reply.text
@@ -89,7 +91,7 @@ def test_two_processes_block_plays_yatzee():
 
 def test_install_block_gives_a_working_daeploy_command(tmp_path):
     """A fresh virtualenv from PyPI, as a new user makes it: no project venv on PATH."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAEPLOY_", "VIRTUAL_ENV"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith((ENV_PREFIX, "VIRTUAL_ENV"))}
     env["HOME"] = str(tmp_path)
     env["PATH"] = os.pathsep.join(
         p for p in env.get("PATH", "").split(os.pathsep) if p != str(Path(sys.executable).parent)

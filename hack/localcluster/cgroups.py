@@ -5,6 +5,7 @@ machine never see each other's pods."""
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 from .layout import Layout
@@ -43,13 +44,20 @@ def pod_dirs(layout: Layout) -> list[Path]:
     return [d for d in (top / layout.kubepods_relative for top in hierarchies()) if d.is_dir()]
 
 
+def _tree(top: Path) -> list[Path]:
+    """Every cgroup under ``top``, deepest first. The kubelet removes cgroups while we look, so
+    a folder that vanishes mid-walk is skipped (``Path.glob`` would raise)."""
+    found = [Path(root) for root, _, _ in os.walk(top, onerror=lambda _: None)]
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
 def pod_pids(layout: Layout) -> list[int]:
     """Processes in the kubelet's pod cgroups: containers that outlived their runtime."""
     pids: set[int] = set()
     for top in pod_dirs(layout):
-        for procs in top.glob("**/cgroup.procs"):
+        for cgroup in _tree(top):
             try:
-                pids.update(int(p) for p in procs.read_text().split())
+                pids.update(int(p) for p in (cgroup / "cgroup.procs").read_text().split())
             except OSError:
                 continue
     return sorted(pids)
@@ -58,7 +66,7 @@ def pod_pids(layout: Layout) -> list[int]:
 def remove(layout: Layout) -> None:
     """Remove the pod cgroups (deepest first), then this cluster's own parent."""
     for top in pod_dirs(layout):
-        for d in sorted(top.glob("**/"), key=lambda p: len(p.parts), reverse=True):
+        for d in _tree(top):
             with contextlib.suppress(OSError):
                 d.rmdir()
     if layout.cgroup_parent:

@@ -33,6 +33,14 @@ def _apt_env() -> dict[str, str]:
     return dict(os.environ, DEBIAN_FRONTEND="noninteractive")
 
 
+def _apt(cmd: list[str]) -> None:
+    """apt's and dpkg's chatter only when something fails."""
+    proc = subprocess.run(cmd, env=_apt_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+        raise RuntimeError("\n".join([*tail, f"{' '.join(cmd[:3])} failed ({proc.returncode})"]))
+
+
 def ensure_packages() -> list[str]:
     """Install what is missing; return the packages this call added (dependencies included)."""
     need = missing()
@@ -47,12 +55,8 @@ def ensure_packages() -> list[str]:
         policy.write_text("#!/bin/sh\nexit 101\n")
         policy.chmod(0o755)
     try:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=_apt_env())
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *need],
-            check=True,
-            env=_apt_env(),
-        )
+        _apt(["apt-get", "update", "-qq"])
+        _apt(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *need])
     finally:
         if not had_policy:
             policy.unlink()
@@ -72,17 +76,7 @@ def purge_installed() -> list[str]:
         targets = [p for p in versions.DEBIAN_PACKAGES if p not in versions.NEW_MACHINE_HAS]
     present = sorted(set(targets) & _installed())
     if present:
-        subprocess.run(
-            ["apt-get", "purge", "-y", "-qq", *present],
-            check=True,
-            env=_apt_env(),
-            stdout=subprocess.DEVNULL,
-        )
-    subprocess.run(
-        ["apt-get", "autoremove", "--purge", "-y", "-qq"],
-        check=True,
-        env=_apt_env(),
-        stdout=subprocess.DEVNULL,
-    )
+        _apt(["apt-get", "purge", "-y", "-qq", *present])
+    _apt(["apt-get", "autoremove", "--purge", "-y", "-qq"])
     INSTALLED_RECORD.unlink(missing_ok=True)
     return present

@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
+from daeploy.contract import CRD_NAME, OPERATOR_NAME, PLURAL
+
 REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "daeploy-operator"
-CRD = REPO / "crds" / "daeployservices.yaml"
+CHART = REPO / "charts" / OPERATOR_NAME
+CRD = REPO / "crds" / f"{PLURAL}.yaml"
 OPERATOR_NAMESPACE = "daeploy-system"
-OPERATOR_RELEASE = "daeploy-operator"
-OPERATOR_IMAGE_REPOSITORY = "localhost/daeploy-operator"
+OPERATOR_RELEASE = OPERATOR_NAME
+OPERATOR_IMAGE_REPOSITORY = f"localhost/{OPERATOR_NAME}"
 OPERATOR_IMAGE_TAG = "0.1.0"
 
 
@@ -30,9 +32,7 @@ def daeploy_operator(cluster: Any, project_images: Any) -> Iterator[str]:
     The rollout restart makes a reused cluster run the image built in this session.
     """
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/daeployservices.daeploy.io", "--timeout=60s"
-    )
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
     # A first install that failed leaves a release helm will not upgrade; start it over.
     previous = cluster.helm(
         "status", OPERATOR_RELEASE, "-n", OPERATOR_NAMESPACE, "-o", "json", check=False

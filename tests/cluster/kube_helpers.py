@@ -14,9 +14,17 @@ from typing import Any
 
 import httpx
 
+from daeploy.contract import (
+    API_GROUP_VERSION,
+    KIND,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_OPERATOR,
+    PORT_ENV,
+    VERSION_LABEL,
+)
 from daeploy.names import service_object_name, version_object_name
 
-MANAGED = "app.kubernetes.io/managed-by=daeploy-operator"
+MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY_OPERATOR}"
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = 120, every: float = 1) -> Any:
@@ -60,8 +68,8 @@ def manifest(
     body: dict[str, Any] = {"name": name, "version": version}
     body.update(spec)
     return {
-        "apiVersion": "daeploy.io/v1alpha1",
-        "kind": "DaeployService",
+        "apiVersion": API_GROUP_VERSION,
+        "kind": KIND,
         "metadata": {"name": resource or version_object_name(name, version)},
         "spec": body,
     }
@@ -86,7 +94,7 @@ def wait_ready(cluster: Any, namespace: str, *names: str, timeout: int = 300) ->
 
 def selected_version(cluster: Any, namespace: str, name: str) -> str:
     service = get_json(cluster, "get", "service", service_object_name(name), "-n", namespace)
-    return service["spec"]["selector"].get("daeploy.io/version", "")
+    return service["spec"]["selector"].get(VERSION_LABEL, "")
 
 
 class SteadyLoad:
@@ -169,7 +177,7 @@ BAD_MANIFESTS = [
     ("main not bool", bad_manifest("bad-11", "checked", "1.0.6", main="yes"), "spec.main"),
     (
         "reserved env",
-        bad_manifest("bad-12", "checked", "1.0.7", env=[{"name": "DAEPLOY_PORT", "value": "1"}]),
+        bad_manifest("bad-12", "checked", "1.0.7", env=[{"name": PORT_ENV, "value": "1"}]),
         "spec.env",
     ),
     ("missing name", _without(bad_manifest("bad-13", "checked", "1.0.9"), "name"), "spec.name"),

@@ -24,6 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
+from daeploy.contract import HOST_ANNOTATION, SERVICE_LABEL
+from daeploy.names import service_path
+
 REPO = Path(__file__).resolve().parents[2]
 DAEPLOY = Path(sys.executable).parent / "daeploy"
 RESULTS = REPO / "bench" / "results" / "cli_deploy_times.json"
@@ -91,7 +94,7 @@ class Tutorial:
 
     def play(self) -> httpx.Response:
         return httpx.post(
-            f"{self.cluster.ingress_url}/services/yatzee/play",
+            f"{self.cluster.ingress_url}{service_path('yatzee')}/play",
             headers={"Host": self.host},
             timeout=30,
         )
@@ -143,7 +146,7 @@ def tutorial(
     namespace = f"cli-e2e-{uuid.uuid4().hex[:6]}"
     host = f"{namespace}.daeploy.test"
     cluster.kubectl("create", "namespace", namespace)
-    cluster.kubectl("annotate", "namespace", namespace, f"daeploy.io/host={host}")
+    cluster.kubectl("annotate", "namespace", namespace, f"{HOST_ANNOTATION}={host}")
     state = Tutorial(cluster, namespace, host, tmp_path_factory.mktemp("cli-tutorial"))
     yield state
     if state.timings:
@@ -187,7 +190,7 @@ def test_yatzee_plays_five_sorted_dice(tutorial: Tutorial) -> None:
         response = tutorial.play()
         return response.json() if response.status_code == 200 else None
 
-    dice = eventually(answered, what="POST /services/yatzee/play answers 200")
+    dice = eventually(answered, what=f"POST {service_path('yatzee')}/play answers 200")
     assert len(dice) == 5
     assert all(isinstance(d, int) and 1 <= d <= 6 for d in dice)
     assert dice == sorted(dice)
@@ -276,7 +279,7 @@ def test_kill(tutorial: Tutorial) -> None:
     assert "no service named 'die_roller'" in gone.stderr
     eventually(
         lambda: not tutorial.cluster.kubectl(
-            "get", "configmaps", "-n", tutorial.namespace, "-l", "daeploy.io/service=die_roller",
+            "get", "configmaps", "-n", tutorial.namespace, "-l", f"{SERVICE_LABEL}=die_roller",
             "-o", "name",
         ).stdout.strip(),
         what="the source ConfigMaps garbage-collected",

@@ -9,6 +9,14 @@ import uuid
 
 import pytest
 
+from daeploy.contract import (
+    EVENT_REASON,
+    KIND,
+    SERVICE_ACCOUNT,
+    SERVICE_LABEL,
+    SEVERITY_ANNOTATION,
+    VERSION_LABEL,
+)
 from daeploy.notifications import Severity, notifier_from_config
 from daeploy_operator.resources import rbac
 
@@ -47,7 +55,7 @@ def _notifier(cluster, ns: str, token: str, api_url: str | None = None):
 
 def _events(cluster, ns: str) -> list[dict]:
     out = cluster.kubectl("-n", ns, "get", "events", "-o", "json").stdout
-    return [e for e in json.loads(out)["items"] if e.get("reason") == "Notification"]
+    return [e for e in json.loads(out)["items"] if e.get("reason") == EVENT_REASON]
 
 
 def test_repeats_raise_the_count_and_severity_sets_the_type(cluster, events_namespace):
@@ -65,19 +73,19 @@ def test_repeats_raise_the_count_and_severity_sets_the_type(cluster, events_name
     yatzee = events["YATZEE!!!"]
     assert yatzee["count"] == 3
     assert yatzee["type"] == "Normal"
-    assert yatzee["involvedObject"]["kind"] == "DaeployService"
+    assert yatzee["involvedObject"]["kind"] == KIND
     assert yatzee["involvedObject"]["name"] == "yatzee-v1-0-0-7e6ea3f8"
-    assert yatzee["metadata"]["annotations"]["daeploy.io/severity"] == "INFO"
-    assert yatzee["metadata"]["annotations"]["daeploy.io/service"] == "yatzee"
-    assert yatzee["metadata"]["annotations"]["daeploy.io/version"] == "1.0.0"
+    assert yatzee["metadata"]["annotations"][SEVERITY_ANNOTATION] == "INFO"
+    assert yatzee["metadata"]["annotations"][SERVICE_LABEL] == "yatzee"
+    assert yatzee["metadata"]["annotations"][VERSION_LABEL] == "1.0.0"
     critical = events["die_roller is slow"]
     assert critical["type"] == "Warning"
-    assert critical["metadata"]["annotations"]["daeploy.io/severity"] == "CRITICAL"
+    assert critical["metadata"]["annotations"][SEVERITY_ANNOTATION] == "CRITICAL"
 
 
 def test_the_service_token_can_post_events_but_not_read_secrets(cluster, events_namespace):
     ns, _ = events_namespace
-    who = f"system:serviceaccount:{ns}:daeploy-service"
+    who = f"system:serviceaccount:{ns}:{SERVICE_ACCOUNT}"
     for verb, resource, allowed in (
         ("create", "events", "yes"),
         ("patch", "events", "yes"),

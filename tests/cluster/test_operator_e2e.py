@@ -33,10 +33,15 @@ from kube_helpers import (
     wait_until,
 )
 
-from daeploy.names import service_object_name, version_object_name
+from daeploy.contract import HOST_ANNOTATION, OPERATOR_NAME, SHUTDOWN_DELAY_ENV
+from daeploy.names import service_object_name, service_path, version_object_name, version_path
 
 REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "daeploy-operator"
+CHART = REPO / "charts" / OPERATOR_NAME
+# The tutorial's entrypoints behind the ingress.
+ROLL_DIE = f"{service_path('die_roller')}/roll_die"
+ROLL_DIE_1 = f"{version_path('die_roller', '1.0.0')}/roll_die"
+PLAY = f"{service_path('yatzee')}/play"
 
 pytestmark = pytest.mark.cluster
 
@@ -61,10 +66,7 @@ def tutorial(cluster: Any, daeploy_operator: str) -> Iterator[str]:
     )
     # Ready means the routes are in the Ingress; the ingress controller loads them a moment later.
     wait_until(
-        lambda: all(
-            post(cluster, path).status_code == 200
-            for path in ("/services/die_roller/roll_die", "/services/yatzee/play")
-        ),
+        lambda: all(post(cluster, path).status_code == 200 for path in (ROLL_DIE, PLAY)),
         "the ingress controller to route the tutorial",
         timeout=60,
     )
@@ -99,7 +101,7 @@ def test_chart_lints_clean(cluster: Any) -> None:
 
 def test_operator_logs_are_json(cluster: Any, daeploy_operator: str) -> None:
     logs = cluster.kubectl(
-        "logs", "-n", daeploy_operator, "deployment/daeploy-operator", "--tail=20"
+        "logs", "-n", daeploy_operator, f"deployment/{OPERATOR_NAME}", "--tail=20"
     ).stdout.splitlines()
     assert logs
     for line in logs:
@@ -124,15 +126,15 @@ def test_kubectl_get_dsvc_shows_main_version_status_running(cluster: Any, tutori
 def test_status_carries_urls_and_conditions(cluster: Any, tutorial: str) -> None:
     obj = dsvc(cluster, tutorial, version_object_name("die_roller", "1.0.0"))
     status = obj["status"]
-    assert status["url"].endswith("/services/die_roller_1.0.0")
-    assert status["serviceUrl"].endswith("/services/die_roller")
+    assert status["url"].endswith(version_path("die_roller", "1.0.0"))
+    assert status["serviceUrl"].endswith(service_path("die_roller"))
     assert status["observedGeneration"] == obj["metadata"]["generation"]
     for kind in ("Ready", "Available", "Routed"):
         assert condition(obj, kind)["status"] == "True", condition(obj, kind)
 
 
 def test_yatzee_plays_five_sorted_dice(cluster: Any, tutorial: str) -> None:
-    response = post(cluster, "/services/yatzee/play")
+    response = post(cluster, PLAY)
     assert response.status_code == 200, response.text
     dice = response.json()
     assert len(dice) == 5
@@ -141,18 +143,18 @@ def test_yatzee_plays_five_sorted_dice(cluster: Any, tutorial: str) -> None:
 
 
 def test_a_version_answers_at_its_own_path(cluster: Any, tutorial: str) -> None:
-    response = post(cluster, "/services/die_roller_1.0.0/roll_die")
+    response = post(cluster, ROLL_DIE_1)
     assert response.status_code == 200, response.text
     assert 1 <= response.json() <= 6
 
 
 def test_docs_render_and_the_openapi_document_loads(cluster: Any, tutorial: str) -> None:
-    docs = httpx.get(f"{cluster.ingress_url}/services/yatzee/docs", timeout=15)
+    docs = httpx.get(f"{cluster.ingress_url}{service_path('yatzee')}/docs", timeout=15)
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
     match = re.search(r"""url:\s*['"]([^'"]+openapi\.json)['"]""", docs.text)
     assert match, docs.text[:500]
-    assert match.group(1).startswith("/services/yatzee")
+    assert match.group(1).startswith(service_path("yatzee"))
     spec = httpx.get(f"{cluster.ingress_url}{match.group(1)}", timeout=15)
     assert spec.status_code == 200
     assert "/play" in spec.json()["paths"]
@@ -163,7 +165,7 @@ def test_main_switches_both_ways_under_load_without_losing_a_request(
 ) -> None:
     v1 = version_object_name("die_roller", "1.0.0")
     v2 = version_object_name("die_roller", "2.0.0")
-    with SteadyLoad(f"{cluster.ingress_url}/services/die_roller/roll_die") as load:
+    with SteadyLoad(f"{cluster.ingress_url}{ROLL_DIE}") as load:
         wait_until(lambda: len(load.answers) >= 20, "the load to get going", timeout=60)
 
         apply(
@@ -175,14 +177,12 @@ def test_main_switches_both_ways_under_load_without_losing_a_request(
         assert dsvc(cluster, tutorial, v1)["status"]["mainMark"] == ""
         assert condition(dsvc(cluster, tutorial, v1), "Routed")["reason"] == "MainClaimSuperseded"
         wait_until(
-            lambda: all(
-                post(cluster, "/services/die_roller/roll_die").json() == 6 for _ in range(10)
-            ),
-            "/services/die_roller to answer 6",
+            lambda: all(post(cluster, ROLL_DIE).json() == 6 for _ in range(10)),
+            f"{service_path('die_roller')} to answer 6",
             timeout=60,
         )
         wait_until(
-            lambda: post(cluster, "/services/yatzee/play").json() == [6, 6, 6, 6, 6],
+            lambda: post(cluster, PLAY).json() == [6, 6, 6, 6, 6],
             "yatzee to throw five sixes",
             timeout=60,
         )
@@ -239,7 +239,7 @@ def test_a_new_main_that_cannot_start_leaves_the_old_main_serving(
     assert condition(failing, "Routed")["reason"] == "MainPendingAvailability"
     assert failing["status"]["phase"] == "failed"
     assert selected_version(cluster, tutorial, "die_roller") == "1.0.0"
-    assert post(cluster, "/services/die_roller/roll_die").status_code == 200
+    assert post(cluster, ROLL_DIE).status_code == 200
     cluster.kubectl("delete", "dsvc", v3, "-n", tutorial, "--wait=true", timeout=120)
 
 
@@ -255,7 +255,7 @@ def test_a_crash_loop_reports_the_containers_last_words(
             "crasher",
             "1.0.0",
             image="localhost/die-roller:1.0.0",
-            env=[{"name": "DAEPLOY_SHUTDOWN_DELAY", "value": "never"}],
+            env=[{"name": SHUTDOWN_DELAY_ENV, "value": "never"}],
         ),
     )
     crashed = wait_until(
@@ -267,7 +267,7 @@ def test_a_crash_loop_reports_the_containers_last_words(
         "CrashLoopBackOff in the status",
         timeout=240,
     )
-    assert "DAEPLOY_SHUTDOWN_DELAY" in condition(crashed, "Available")["message"]
+    assert SHUTDOWN_DELAY_ENV in condition(crashed, "Available")["message"]
     assert crashed["status"]["running"] == "Not running (CrashLoopBackOff)"
 
 
@@ -293,19 +293,19 @@ def test_same_name_in_two_namespaces_needs_two_hosts(
     assert cluster.kubectl("get", "ingress", "-n", namespace, "-o", "name").stdout.strip() == ""
 
     host = f"{namespace}.daeploy.test"
-    cluster.kubectl("annotate", "namespace", namespace, f"daeploy.io/host={host}")
+    cluster.kubectl("annotate", "namespace", namespace, f"{HOST_ANNOTATION}={host}")
     wait_ready(cluster, namespace, name)
     own = wait_until(
-        lambda: post(cluster, "/services/die_roller/roll_die", headers={"Host": host}),
+        lambda: post(cluster, ROLL_DIE, headers={"Host": host}),
         "the second namespace's own host to answer",
         timeout=60,
     )
     assert own.status_code == 200
     assert dsvc(cluster, namespace, name)["status"]["serviceUrl"] == (
-        f"http://{host}/services/die_roller"
+        f"http://{host}{service_path('die_roller')}"
     )
     # The first namespace keeps its routes.
-    assert post(cluster, "/services/die_roller_1.0.0/roll_die").status_code == 200
+    assert post(cluster, ROLL_DIE_1).status_code == 200
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -362,7 +362,7 @@ def test_children_deleted_by_hand_come_back(cluster: Any, tutorial: str) -> None
 
     wait_until(restored, "the deleted and edited children to come back", timeout=60)
     wait_until(
-        lambda: post(cluster, "/services/yatzee/play").status_code == 200,
+        lambda: post(cluster, PLAY).status_code == 200,
         "yatzee to play again on its new pods",
         timeout=180,
     )

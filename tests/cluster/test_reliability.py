@@ -38,16 +38,31 @@ from kube_helpers import (
     wait_until,
 )
 
-from daeploy.names import label_value, service_object_name, version_object_name
+from daeploy.contract import (
+    API_GROUP,
+    CRD_NAME,
+    HOST_ANNOTATION,
+    KIND,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_OPERATOR,
+    OPERATOR_NAME,
+    PLURAL,
+    RESYNC_SECONDS_ENV,
+    SERVICE_ACCOUNT,
+    SERVICE_LABEL,
+    VERSION_LABEL,
+)
+from daeploy.names import (
+    label_value,
+    service_object_name,
+    service_path,
+    version_object_name,
+    version_path,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-# The chart's fullname for the release tests/cluster/conftest.py installs: the operator's
-# Deployment, ServiceAccount, ClusterRole and ClusterRoleBinding all carry it.
-OPERATOR_NAME = "daeploy-operator"
-HOST_ANNOTATION = "daeploy.io/host"
-SERVICE_LABEL = "daeploy.io/service"
-VERSION_LABEL = "daeploy.io/version"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+# OPERATOR_NAME is also the chart's fullname for the release tests/cluster/conftest.py installs:
+# the operator's Deployment, ServiceAccount, ClusterRole and ClusterRoleBinding all carry it.
 # yatzee's call to die_roller gives up after 3 connection attempts of 3 s, or 30 s without an
 # answer (the SDK's defaults); an answer that takes longer than this is a hang.
 PLAY_TIMEOUT = 45.0
@@ -72,7 +87,7 @@ def resync_seconds(cluster: Any, operator_namespace: str) -> float:
     """The operator's safety-net period, as its chart set it."""
     deployment = get_json(cluster, "get", "deployment", OPERATOR_NAME, "-n", operator_namespace)
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    return float(next(e["value"] for e in env if e["name"] == "DAEPLOY_RESYNC_SECONDS"))
+    return float(next(e["value"] for e in env if e["name"] == RESYNC_SECONDS_ENV))
 
 
 def items(cluster: Any, namespace: str, kinds: str, *selector: str) -> list[dict[str, Any]]:
@@ -98,7 +113,7 @@ def wait_for_no_problems(problems: Callable[[], list[str]], what: str, timeout: 
 
 def play(cluster: Any, host: str) -> httpx.Response:
     return httpx.post(
-        f"{cluster.ingress_url}/services/yatzee/play",
+        f"{cluster.ingress_url}{service_path('yatzee')}/play",
         json={},
         headers={"Host": host},
         timeout=PLAY_TIMEOUT,
@@ -139,9 +154,10 @@ def task_pid(cluster: Any, cid: str) -> int:
     raise AssertionError(f"containerd runs no task {cid}:\n{listing}")
 
 
-def cgroup_pids(cid: str) -> set[int]:
+def cgroup_pids(cluster: Any, cid: str) -> set[int]:
     """The processes of the container's cgroup: a second witness before killing a PID."""
-    procs = sorted(Path("/sys/fs/cgroup").glob(f"*/kubepods/**/{cid}/cgroup.procs"))
+    pods = cluster.layout.kubepods_relative
+    procs = sorted(Path("/sys/fs/cgroup").glob(f"*/{pods}/**/{cid}/cgroup.procs"))
     assert procs, f"no kubepods cgroup for container {cid}"
     return {int(pid) for pid in procs[0].read_text().split()}
 
@@ -153,7 +169,7 @@ def sigkill_operator(cluster: Any, operator_namespace: str) -> tuple[str, int]:
     assert "running" in status["state"], status
     cid = container_id(pod)
     pid = task_pid(cluster, cid)
-    assert pid in cgroup_pids(cid), (pid, cid)
+    assert pid in cgroup_pids(cluster, cid), (pid, cid)
     os.kill(pid, signal.SIGKILL)
     return pod["metadata"]["name"], int(status["restartCount"])
 
@@ -228,7 +244,7 @@ def _labels(obj: dict[str, Any]) -> dict[str, str]:
 
 def convergence_problems(cluster: Any, namespace: str, expected: Expected) -> list[str]:
     """Everything that differs from the desired state; empty when converged."""
-    services = items(cluster, namespace, "daeployservices")
+    services = items(cluster, namespace, PLURAL)
     children = items(cluster, namespace, "deployments,services,ingresses", "-l", MANAGED)
     access = items(cluster, namespace, "serviceaccounts,roles,rolebindings", "-l", MANAGED)
     pods = items(cluster, namespace, "pods", "-l", MANAGED)
@@ -237,7 +253,7 @@ def convergence_problems(cluster: Any, namespace: str, expected: Expected) -> li
     by_version, problems = _one_each(
         services,
         lambda o: (o["spec"]["name"], o["spec"]["version"]),
-        "DaeployService",
+        KIND,
         want_versions,
     )
     live = {o["metadata"]["uid"] for o in services if not o["metadata"].get("deletionTimestamp")}
@@ -245,7 +261,7 @@ def convergence_problems(cluster: Any, namespace: str, expected: Expected) -> li
     for (name, version), obj in by_version.items():
         uids_of_name.setdefault(name, set()).add(obj["metadata"]["uid"])
         status = obj.get("status") or {}
-        where = f"DaeployService {obj['metadata']['name']}"
+        where = f"{KIND} {obj['metadata']['name']}"
         if status.get("observedGeneration") != obj["metadata"]["generation"]:
             problems.append(
                 f"{where}: observedGeneration {status.get('observedGeneration')} != "
@@ -253,7 +269,7 @@ def convergence_problems(cluster: Any, namespace: str, expected: Expected) -> li
             )
         if condition(obj, "Available").get("reason") != "ScaledToZero":
             problems.append(f"{where}: Available is {condition(obj, 'Available')}")
-        if status.get("url") != f"http://{expected.host}/services/{name}_{version}":
+        if status.get("url") != f"http://{expected.host}{version_path(name, version)}":
             problems.append(f"{where}: url {status.get('url')!r}")
         want_mark = "*" if expected.main.get(name) == version else ""
         if status.get("mainMark") != want_mark:
@@ -309,10 +325,10 @@ def convergence_problems(cluster: Any, namespace: str, expected: Expected) -> li
                 continue
             rule = obj["spec"]["rules"][0]
             paths = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
-            want_paths = {f"/services/{name}_{v}": version_object_name(name, v) for v in versions}
+            want_paths = {version_path(name, v): version_object_name(name, v) for v in versions}
             if main is not None:
                 # The main path goes straight to the main version's own Service.
-                want_paths[f"/services/{name}"] = version_object_name(name, main)
+                want_paths[service_path(name)] = version_object_name(name, main)
             if paths != want_paths or rule.get("host") != expected.host:
                 problems.append(f"{where}: host {rule.get('host')!r}, paths {paths}")
 
@@ -439,7 +455,7 @@ def test_children_edited_by_hand_are_restored_within_the_resync_period(
     ])  # fmt: skip
     kubectl_patch("service", per_name, "merge", {"spec": {"selector": {VERSION_LABEL: "2.0.0"}}})
     foreign = {
-        "path": "/services/not_ours",
+        "path": service_path("not_ours"),
         "pathType": "Prefix",
         "backend": {"service": {"name": v2, "port": {"number": 80}}},
     }
@@ -455,7 +471,7 @@ def test_children_edited_by_hand_are_restored_within_the_resync_period(
         if image != GOOD_SPEC["image"]:
             problems.append(f"Deployment {v1} runs {image}")
         labels = _labels(get_json(cluster, "get", "deployment", v2, "-n", namespace))
-        if labels.get(MANAGED_BY_LABEL) != "daeploy-operator":
+        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_OPERATOR:
             problems.append(f"Deployment {v2} lost its managed-by label")
         port = get_json(cluster, "get", "service", v2, "-n", namespace)["spec"]["ports"][0]
         if port["targetPort"] != "http":
@@ -472,7 +488,7 @@ def test_children_edited_by_hand_are_restored_within_the_resync_period(
 # --- 5. invalid manifests change nothing -----------------------------------------------------
 
 SNAPSHOT_KINDS = (
-    "daeployservices,deployments,replicasets,services,ingresses,serviceaccounts,roles,"
+    f"{PLURAL},deployments,replicasets,services,ingresses,serviceaccounts,roles,"
     "rolebindings,configmaps,pods"
 )
 
@@ -510,7 +526,7 @@ def test_invalid_manifests_are_refused_naming_the_field_and_change_nothing(
     apply(cluster, namespace, manifest("kept", "1.0.0", main=True, **GOOD_SPEC))
 
     def reconciled() -> bool:
-        objs = items(cluster, namespace, "daeployservices")
+        objs = items(cluster, namespace, PLURAL)
         ingresses = items(cluster, namespace, "ingresses", "-l", MANAGED)
         return len(ingresses) == 2 and all(
             (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"]
@@ -541,9 +557,9 @@ def test_invalid_manifests_are_refused_naming_the_field_and_change_nothing(
 # Exactly what the operator's ClusterRole grants: (API group, resource) -> verbs. Everything the
 # operator does needs these and nothing else (see charts/daeploy-operator/templates/clusterrole).
 OPERATOR_RULES = {
-    ("daeploy.io", "daeployservices"): {"list", "watch", "patch"},
-    ("daeploy.io", "daeployservices/status"): {"patch"},
-    ("daeploy.io", "daeployservices/finalizers"): {"update"},
+    (API_GROUP, PLURAL): {"list", "watch", "patch"},
+    (API_GROUP, f"{PLURAL}/status"): {"patch"},
+    (API_GROUP, f"{PLURAL}/finalizers"): {"update"},
     ("apps", "deployments"): {"list", "watch", "create", "patch"},
     ("", "services"): {"get", "list", "watch", "create", "patch"},
     ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
@@ -563,7 +579,7 @@ OPERATOR_CAN_I = [
     ("watch", "pods", (), True),
     ("get", "services", (), True),
     ("delete", "ingresses.networking.k8s.io", (), True),
-    ("patch", "daeployservices.daeploy.io", ("--subresource=status",), True),
+    ("patch", CRD_NAME, ("--subresource=status",), True),
     ("create", "events", (), True),
     ("get", "namespaces", (), True),
     ("create", "serviceaccounts", (), True),
@@ -579,9 +595,9 @@ OPERATOR_CAN_I = [
     ("delete", "deployments.apps", (), False),
     ("update", "deployments.apps", (), False),
     ("delete", "services", (), False),
-    ("create", "daeployservices.daeploy.io", (), False),
-    ("delete", "daeployservices.daeploy.io", (), False),
-    ("update", "daeployservices.daeploy.io", ("--subresource=status",), False),
+    ("create", CRD_NAME, (), False),
+    ("delete", CRD_NAME, (), False),
+    ("update", CRD_NAME, ("--subresource=status",), False),
     ("delete", "namespaces", (), False),
     ("create", "serviceaccounts", ("--subresource=token",), False),
     ("impersonate", "serviceaccounts", (), False),
@@ -713,7 +729,7 @@ def test_the_demo_runs_under_pod_security_restricted(cluster: Any, restricted_de
 
 def test_the_services_token_reads_no_secrets(cluster: Any, restricted_demo: Demo) -> None:
     """The ServiceAccount the operator made in a live namespace, beyond test_notify_apiserver."""
-    who = f"system:serviceaccount:{restricted_demo.namespace}:daeploy-service"
+    who = f"system:serviceaccount:{restricted_demo.namespace}:{SERVICE_ACCOUNT}"
     answers = {
         (verb, resource): can_i(cluster, who, verb, resource, "-n", restricted_demo.namespace)
         for verb, resource in (
@@ -722,7 +738,7 @@ def test_the_services_token_reads_no_secrets(cluster: Any, restricted_demo: Demo
             ("list", "secrets"),
             ("watch", "secrets"),
             ("get", "configmaps"),
-            ("get", "daeployservices.daeploy.io"),
+            ("get", CRD_NAME),
             ("create", "pods"),
         )
     }
@@ -732,7 +748,7 @@ def test_the_services_token_reads_no_secrets(cluster: Any, restricted_demo: Demo
         ("list", "secrets"): "no",
         ("watch", "secrets"): "no",
         ("get", "configmaps"): "no",
-        ("get", "daeployservices.daeploy.io"): "no",
+        ("get", CRD_NAME): "no",
         ("create", "pods"): "no",
     }
 

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from daeploy.contract import ENV_PREFIX
+
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "hack" / "cluster"
 
 
 def _run(*args: str, user: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DAEPLOY_")}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     full_env.update(DAEPLOY_PYTHON=sys.executable, **env)
     argv = [str(CLUSTER), *args]
     if user:  # a real unprivileged user, with a Python it may execute
