@@ -36,6 +36,31 @@ EMAILS_ANNOTATION = "daeploy.io/emails"  # on a notify() Event: comma-separated 
 # The Events notify() posts on the service's DaeployService.
 EVENT_REASON = "Notification"  # what `daeploy notifications` selects on
 
+# Condition reasons on a DaeployService's status that the CLI acts on. Permanent ones will not
+# resolve by waiting: a person must change the spec or the cluster.
+NOT_OWNED_REASON = "NotOwned"  # a child's name is taken by an object no DaeployService owns
+CHILD_REFUSED_REASON = "ChildRefused"  # the API server refused a child built from the spec
+DUPLICATE_VERSION_REASON = "DuplicateVersion"  # another object deploys the same name and version
+ROUTE_HELD_REASON = "RouteHeldByOtherNamespace"  # the shared host is another namespace's
+RECONCILE_FAILED_REASON = "ReconcileFailed"  # transient: the operator retries
+ROLLOUT_REASON = "RolloutInProgress"  # transient: pods of an older spec still run
+PERMANENT_REASONS = frozenset(
+    {
+        NOT_OWNED_REASON,
+        CHILD_REFUSED_REASON,
+        DUPLICATE_VERSION_REASON,
+        ROUTE_HELD_REASON,
+        # the kubelet's and the Deployment controller's words, passed on by the operator
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "ProgressDeadlineExceeded",
+    }
+)
+
 # The identity service pods run as: it may only post Events.
 SERVICE_ACCOUNT = "daeploy-service"  # ServiceAccount in every namespace with services
 EVENTS_ROLE = "daeploy-service-events"  # its Role and RoleBinding
@@ -89,6 +114,7 @@ DEBUG_ENV = "DAEPLOY_DEBUG"  # 1: show tracebacks
 INGRESS_CLASS_ENV = "DAEPLOY_INGRESS_CLASS"  # IngressClass of the Ingresses it creates
 INGRESS_HOST_ENV = "DAEPLOY_INGRESS_HOST"  # default Ingress host; empty: any host
 NAMESPACE_HOSTS_ENV = "DAEPLOY_NAMESPACE_HOSTS"  # JSON map of namespace to Ingress host
+NAMESPACE_DOMAIN_ENV = "DAEPLOY_NAMESPACE_DOMAIN"  # every namespace also at <namespace>.<domain>
 WATCH_NAMESPACES_ENV = "DAEPLOY_WATCH_NAMESPACES"  # comma-separated; empty: all namespaces
 RUNTIME_IMAGE_ENV = "DAEPLOY_RUNTIME_IMAGE"  # the image that runs folder deploys
 RESYNC_SECONDS_ENV = "DAEPLOY_RESYNC_SECONDS"  # period of the safety-net resync
@@ -99,6 +125,7 @@ OPERATOR_SETTINGS_ENV = (
     INGRESS_CLASS_ENV,
     INGRESS_HOST_ENV,
     NAMESPACE_HOSTS_ENV,
+    NAMESPACE_DOMAIN_ENV,
     WATCH_NAMESPACES_ENV,
     RUNTIME_IMAGE_ENV,
     RESYNC_SECONDS_ENV,

@@ -22,12 +22,14 @@ from daeploy.contract import (
 )
 from daeploy.names import InvalidNameError, label_value
 
+from . import ownership
 from . import status as status_rules
 from .api import ApiError, Cluster
 from .applied import AppliedRecord, child_key
 from .names import name_child_name, name_labels
+from .ownership import NotOwnedError
 from .resources.deployment import build_version_deployment
-from .resources.ingress import build_name_ingress, ingress_host
+from .resources.ingress import build_name_ingress, ingress_hosts
 from .resources.rbac import (
     build_events_role,
     build_events_role_binding,
@@ -85,13 +87,28 @@ class Reconciler:
         if not group:
             # The garbage collector removes the children of deleted DaeployServices.
             return
+        try:
+            self._reconcile_group(namespace, name, group, now, force)
+        except ApiError as error:
+            # Said on every version's status, not only in the operator's log; then retried.
+            self._report_failure(group, error, now)
+            raise
+
+    def _reconcile_group(
+        self,
+        namespace: str,
+        name: str,
+        group: list[ServiceVersion],
+        now: datetime,
+        force: bool,
+    ) -> None:
         service_account = child_key("v1", "ServiceAccount", namespace, SERVICE_ACCOUNT)
         if not self.applied.has(service_account):
             # Pods of a Deployment cannot start before their ServiceAccount exists. Later
             # changes of the owners come through the namespace's own runner and the resync.
             self.reconcile_namespace_access(namespace)
         holders, duplicates = split_duplicates(group)
-        refused: dict[str, str] = {}
+        refused: dict[str, status_rules.Condition] = {}
         for v in holders:
             refusal = self._apply_version_children(v, force)
             if refusal:
@@ -99,7 +116,7 @@ class Reconciler:
 
         deployments, pods = self._observe_versions(namespace, name)
         availability = {
-            v.resource_name: status_rules.refused(refused[v.resource_name])
+            v.resource_name: refused[v.resource_name]
             if v.resource_name in refused
             else status_rules.availability(
                 v,
@@ -116,29 +133,43 @@ class Reconciler:
             {k: c.status for k, c in availability.items()},
             selected_version_label(current),
         )
-        self._apply(build_name_service(name, namespace, group, route.target), force)
+        # A name's shared children that are someone else's hold every version's routes back.
+        taken: list[NotOwnedError] = []
+        try:
+            self._apply(build_name_service(name, namespace, group, route.target), force)
+        except NotOwnedError as error:
+            taken.append(error)
 
+        # The namespace's own host is never contested; the shared one ('' or a host set for it)
+        # goes to the namespace that deployed the name first.
         host = self._host(namespace)
+        own_host = "" if host else self.settings.namespace_host(namespace)
         claimed_at = group_claim_time(group)
         holder_namespace = route_holder(
             RouteClaim(namespace, claimed_at), self._other_claims(namespace, name, host)
         )
-        routes_here = holder_namespace == namespace
+        hosts = [host] if holder_namespace == namespace else []
+        if own_host:
+            hosts.append(own_host)
+        routes_here = bool(hosts)
         if routes_here:
-            self._apply(
+            if holder_namespace != namespace:
+                holder_namespace, host = namespace, own_host  # status speaks of the own host
+            self._apply_or_note(
+                taken,
                 build_name_ingress(
                     name,
                     namespace,
                     group,
                     [v.version for v in holders],
                     main_version=route.target,
-                    host=host,
+                    hosts=hosts,
                     ingress_class=self.settings.ingress_class,
                     claimed_at=claimed_at,
                 ),
                 force,
             )
-        elif self.cluster.delete(
+        elif self._delete_if_ours(
             "networking.k8s.io/v1", "Ingress", namespace, name_child_name(name)
         ):
             logger.info(
@@ -166,12 +197,15 @@ class Reconciler:
                 )
             else:
                 deployment = deployments.get(label_value(v.version)) or {}
+                routed_ = (
+                    status_rules.not_owned(status_rules.ROUTED, str(taken[0]))
+                    if taken
+                    else status_rules.routed(v, route, holder_namespace=holder_namespace, host=host)
+                )
                 new = status_rules.build_status(
                     v,
                     available=availability[v.resource_name],
-                    routed_=status_rules.routed(
-                        v, route, holder_namespace=holder_namespace, host=host
-                    ),
+                    routed_=routed_,
                     route=route,
                     claimed_at=claims.get(v.resource_name),
                     host=host,
@@ -180,6 +214,7 @@ class Reconciler:
                         (deployment.get("status") or {}).get("availableReplicas") or 0
                     ),
                     now=now,
+                    rolling=status_rules.rollout(deployment),
                 )
             self._report(v, new)
 
@@ -198,9 +233,31 @@ class Reconciler:
         self._apply(build_events_role_binding(namespace, owners), force)
 
     def _apply(self, manifest: dict[str, Any], force: bool) -> None:
+        """Server-side apply; a child not applied before in this process is checked first."""
         if not force and self.applied.unchanged(manifest):
             return
+        meta = manifest["metadata"]
+        key = child_key(
+            manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
+        )
+        if not self.applied.has(key):
+            existing = self.cluster.get(*key[:2], meta.get("namespace"), meta["name"])
+            ownership.check(existing, manifest["kind"], meta["name"])
         self.applied.record(manifest, self.cluster.apply(manifest))
+
+    def _apply_or_note(
+        self, taken: list[NotOwnedError], manifest: dict[str, Any], force: bool
+    ) -> None:
+        try:
+            self._apply(manifest, force)
+        except NotOwnedError as error:
+            taken.append(error)
+
+    def _delete_if_ours(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        existing = self.cluster.get(api_version, kind, namespace, name)
+        if existing is None or not ownership.owned_by_daeploy(existing):
+            return False
+        return self.cluster.delete(api_version, kind, namespace, name)
 
     def _live_versions(self, namespace: str, name: str | None = None) -> list[ServiceVersion]:
         versions = []
@@ -221,8 +278,10 @@ class Reconciler:
                 versions.append(version)
         return versions
 
-    def _apply_version_children(self, version: ServiceVersion, force: bool) -> str | None:
-        """Apply a version's Deployment and Service; the API server's refusal, if it refused.
+    def _apply_version_children(
+        self, version: ServiceVersion, force: bool
+    ) -> status_rules.Condition | None:
+        """Apply a version's Deployment and Service; why not, if they cannot be.
 
         A spec the CRD accepts can still build a child the API server refuses (for example an
         unknown resource name in spec.resources); that belongs in the status, not in a retry loop.
@@ -233,10 +292,12 @@ class Reconciler:
         ):
             try:
                 self._apply(child, force)
+            except NotOwnedError as error:
+                return status_rules.not_owned(status_rules.AVAILABLE, str(error))
             except ApiError as error:
                 if error.status not in (400, 422):
                     raise
-                return f"the API server refused the {child['kind']}: {error}"
+                return status_rules.refused(f"the API server refused the {child['kind']}: {error}")
         return None
 
     def _observe_versions(
@@ -266,13 +327,21 @@ class Reconciler:
             "networking.k8s.io/v1", "Ingress", None, name_labels(name)
         ):
             metadata = ingress.get("metadata") or {}
-            if metadata.get("namespace") == namespace or ingress_host(ingress) != host:
+            if metadata.get("namespace") == namespace or host not in ingress_hosts(ingress):
                 continue
             claimed_at = (metadata.get("annotations") or {}).get(ROUTE_CLAIM_ANNOTATION) or (
                 metadata.get("creationTimestamp") or ""
             )
             claims.append(RouteClaim(metadata.get("namespace", ""), claimed_at))
         return claims
+
+    def _report_failure(self, group: list[ServiceVersion], error: ApiError, now: datetime) -> None:
+        for v in group:
+            new = status_rules.with_reconcile_failure(v, str(error), now)
+            try:
+                self._report(v, new)
+            except ApiError as second:
+                logger.warning("could not report the failure on %s: %s", v.resource_name, second)
 
     def _report(self, version: ServiceVersion, new: dict[str, Any]) -> None:
         if new == dict(version.status):

@@ -2,8 +2,9 @@
 
 - Duplicates: two DaeployServices with the same name and version would fight over the same
   children; the oldest keeps them.
-- Main: the latest claim (``spec.main`` becoming true) wins. The route moves to the winner only
-  once it is Available, so a new main that never comes up leaves the old main serving.
+- Main: the latest claim (``spec.main`` becoming true) wins; with no claim, the first version
+  deployed. The route moves to the winner only once it is Available, so a new main that never
+  comes up leaves the old main serving. This is the only place that decides main.
 - Hosts: one namespace per (host, name) holds the routes; the earliest to deploy the name.
 """
 
@@ -71,9 +72,14 @@ def main_route(
     ``current_label`` is the version label the per-name Service selects at the moment.
     """
     claimants = [v for v in versions if claims.get(v.resource_name)]
-    if not claimants:
+    if claimants:
+        ordered = sorted(claimants, key=lambda v: (*_claim_order(v, claims), v.resource_name))
+    elif versions:
+        # No version claims main: the first one deployed is, as in Daeploy 1.x, whichever
+        # client (kubectl, helm, the CLI) wrote the specs.
+        ordered = [min(versions, key=lambda v: (timestamps.parse(v.created_at), v.resource_name))]
+    else:
         return MainRoute(target=None, winner=None)
-    ordered = sorted(claimants, key=lambda v: (*_claim_order(v, claims), v.resource_name))
     winner = ordered[-1]
     if available.get(winner.resource_name, False):
         return MainRoute(target=winner.version, winner=winner.version)

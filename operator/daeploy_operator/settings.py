@@ -16,6 +16,7 @@ from daeploy.contract import (
     INGRESS_CLASS_ENV,
     INGRESS_HOST_ENV,
     LIVENESS_ENDPOINT_ENV,
+    NAMESPACE_DOMAIN_ENV,
     NAMESPACE_HOSTS_ENV,
     RESYNC_SECONDS_ENV,
     RUNTIME_IMAGE_ENV,
@@ -45,6 +46,9 @@ class OperatorSettings:
     ingress_class: str = DEFAULT_INGRESS_CLASS
     host: str = ""
     namespace_hosts: Mapping[str, str] = field(default_factory=dict)
+    namespace_domain: str = ""
+    """Every namespace without a host of its own is also served at <namespace>.<domain>, so the
+    same service name in two namespaces never waits for someone to hand out hosts."""
     watch_namespaces: tuple[str, ...] = ()
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
     resync_seconds: float = 30.0
@@ -60,6 +64,9 @@ class OperatorSettings:
         if host:
             _check_host(INGRESS_HOST_ENV, host)
         namespace_hosts = _parse_namespace_hosts(env.get(NAMESPACE_HOSTS_ENV, ""))
+        namespace_domain = env.get(NAMESPACE_DOMAIN_ENV, "").strip()
+        if namespace_domain:
+            _check_host(NAMESPACE_DOMAIN_ENV, namespace_domain)
         watch = tuple(
             ns.strip() for ns in env.get(WATCH_NAMESPACES_ENV, "").split(",") if ns.strip()
         )
@@ -92,6 +99,7 @@ class OperatorSettings:
             ingress_class=ingress_class,
             host=host,
             namespace_hosts=namespace_hosts,
+            namespace_domain=namespace_domain,
             watch_namespaces=watch,
             runtime_image=runtime_image,
             resync_seconds=_positive(env, RESYNC_SECONDS_ENV, 30.0),
@@ -109,6 +117,10 @@ class OperatorSettings:
         if annotated and _HOST_PATTERN.fullmatch(annotated):
             return annotated
         return self.namespace_hosts.get(namespace, self.host)
+
+    def namespace_host(self, namespace: str) -> str:
+        """The host only this namespace serves ('' when no namespace domain is set)."""
+        return f"{namespace}.{self.namespace_domain}" if self.namespace_domain else ""
 
 
 def _check_host(variable: str, host: str) -> None:

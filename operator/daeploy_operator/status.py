@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from daeploy.contract import HOST_ANNOTATION, KIND
+from daeploy.contract import (
+    CHILD_REFUSED_REASON,
+    DUPLICATE_VERSION_REASON,
+    HOST_ANNOTATION,
+    KIND,
+    NOT_OWNED_REASON,
+    RECONCILE_FAILED_REASON,
+    ROLLOUT_REASON,
+    ROUTE_HELD_REASON,
+)
 from daeploy.names import service_path, version_path
 
 from . import timestamps
@@ -33,9 +42,11 @@ CONTAINER_FAILURES = (
     "CreateContainerError",
     "RunContainerError",
 )
-DUPLICATE_VERSION = "DuplicateVersion"
-CHILD_REFUSED = "ChildRefused"
-ROUTE_HELD = "RouteHeldByOtherNamespace"
+DUPLICATE_VERSION = DUPLICATE_VERSION_REASON
+CHILD_REFUSED = CHILD_REFUSED_REASON
+ROUTE_HELD = ROUTE_HELD_REASON
+NOT_OWNED = NOT_OWNED_REASON
+RECONCILE_FAILED = RECONCILE_FAILED_REASON
 # Reasons that need a person to act; they are posted as Warning Events.
 PROBLEM_REASONS = frozenset(
     {
@@ -44,6 +55,8 @@ PROBLEM_REASONS = frozenset(
         DUPLICATE_VERSION,
         CHILD_REFUSED,
         ROUTE_HELD,
+        NOT_OWNED,
+        RECONCILE_FAILED,
         "ReplicaFailure",
         "ProgressDeadlineExceeded",
         "Unschedulable",
@@ -110,6 +123,11 @@ def availability(
 def refused(message: str) -> Condition:
     """Not available because the API server refused to store a child built from the spec."""
     return Condition(AVAILABLE, False, CHILD_REFUSED, _clip(message))
+
+
+def not_owned(condition_type: str, message: str) -> Condition:
+    """A child's name is taken by an object that is not ours: a person must act."""
+    return Condition(condition_type, False, NOT_OWNED, _clip(message))
 
 
 def pod_failure(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
@@ -220,11 +238,40 @@ def duplicate(version: ServiceVersion, holder: ServiceVersion) -> tuple[Conditio
     )
 
 
-def ready(available: Condition, routed_: Condition) -> Condition:
-    """Ready = Available and Routed; the reason is the first one missing."""
-    if available.status and routed_.status:
+def rollout(deployment: Mapping[str, Any] | None) -> Condition | None:
+    """Why the version's rollout of its current spec is not complete, or None when it is.
+
+    kubectl's ``rollout status`` rule: the Deployment controller has seen the current spec, every
+    wanted pod runs it and is available, and no pod of an older spec is left. ``Available``
+    stays True during a rollout (enough pods serve); ``Ready`` waits for this.
+    """
+    if not deployment:
+        return None
+    meta = deployment.get("metadata") or {}
+    state = deployment.get("status") or {}
+    if int(state.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
+        return Condition(READY, False, ROLLOUT_REASON, "the new spec is not rolled out yet")
+    wanted = (deployment.get("spec") or {}).get("replicas")
+    wanted = 1 if wanted is None else int(wanted)
+    updated = int(state.get("updatedReplicas") or 0)
+    total = int(state.get("replicas") or 0)
+    available = int(state.get("availableReplicas") or 0)
+    if updated >= wanted and total <= updated and available >= updated:
+        return None
+    return Condition(
+        READY,
+        False,
+        ROLLOUT_REASON,
+        f"{updated}/{wanted} pods run the current spec, {max(total - updated, 0)} older left",
+    )
+
+
+def ready(available: Condition, routed_: Condition, rolling: Condition | None = None) -> Condition:
+    """Ready = Available and Routed and rolled out; the reason is the first one missing."""
+    if available.status and routed_.status and rolling is None:
         return Condition(READY, True, "Ready", routed_.message)
-    cause = routed_ if available.status else available
+    cause = available if not available.status else routed_ if not routed_.status else rolling
+    assert cause is not None
     return Condition(READY, False, cause.reason, cause.message)
 
 
@@ -279,6 +326,7 @@ def build_status(
     routes_here: bool,
     available_replicas: int,
     now: datetime,
+    rolling: Condition | None = None,
 ) -> dict[str, Any]:
     """The whole status subresource of one DaeployService.
 
@@ -286,7 +334,7 @@ def build_status(
     """
     conditions = merge_conditions(
         version.status.get("conditions") or [],
-        [ready(available, routed_), available, routed_],
+        [ready(available, routed_, rolling), available, routed_],
         now,
         version.generation,
     )
@@ -316,6 +364,26 @@ def build_status(
         status["url"] = url_for(host, version_path(version.name, version.version))
         if is_main:
             status["serviceUrl"] = url_for(host, service_path(version.name))
+    return status
+
+
+def with_reconcile_failure(version: ServiceVersion, message: str, now: datetime) -> dict[str, Any]:
+    """The status as it was, but not Ready: the operator could not make the cluster match."""
+    failed = Condition(
+        READY,
+        False,
+        RECONCILE_FAILED,
+        _clip(f"the operator could not reconcile {version.name} and retries: {message}"),
+    )
+    others = [
+        Condition(c["type"], c.get("status") == "True", c.get("reason", ""), c.get("message", ""))
+        for c in version.status.get("conditions") or []
+        if c.get("type") != READY
+    ]
+    status = dict(version.status)
+    status["conditions"] = merge_conditions(
+        version.status.get("conditions") or [], [failed, *others], now, version.generation
+    )
     return status
 
 

@@ -33,7 +33,7 @@ from kube_helpers import (
     wait_until,
 )
 
-from daeploy.contract import HOST_ANNOTATION, OPERATOR_NAME, SHUTDOWN_DELAY_ENV
+from daeploy.contract import HOST_ANNOTATION, NOT_OWNED_REASON, OPERATOR_NAME, SHUTDOWN_DELAY_ENV
 from daeploy.names import service_object_name, service_path, version_object_name, version_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -271,9 +271,11 @@ def test_a_crash_loop_reports_the_containers_last_words(
     assert crashed["status"]["running"] == "Not running (CrashLoopBackOff)"
 
 
-def test_same_name_in_two_namespaces_needs_two_hosts(
+def test_same_name_in_two_namespaces_is_ready_in_both_without_configuration(
     cluster: Any, tutorial: str, fresh_namespace: Callable[[str], str]
 ) -> None:
+    """The tutorial's namespace keeps the shared host; the second is Ready on its own host
+    (<namespace>.daeploy.local, the chart's default namespaceDomain), nobody annotates anything."""
     namespace = fresh_namespace("e2e-second")
     name = version_object_name("die_roller", "1.0.0")
     apply(
@@ -281,31 +283,89 @@ def test_same_name_in_two_namespaces_needs_two_hosts(
         namespace,
         manifest("die_roller", "1.0.0", main=True, image="localhost/die-roller:1.0.0"),
     )
-    held = wait_until(
-        lambda: (
-            condition(dsvc(cluster, namespace, name), "Routed").get("reason")
-            == "RouteHeldByOtherNamespace"
-            and dsvc(cluster, namespace, name)
-        ),
-        "the route conflict in the status",
+    wait_ready(cluster, namespace, name, timeout=120)
+    host = f"{namespace}.daeploy.local"
+    assert dsvc(cluster, namespace, name)["status"]["serviceUrl"] == (
+        f"http://{host}{service_path('die_roller')}"
     )
-    assert repr(tutorial) in condition(held, "Routed")["message"]
-    assert cluster.kubectl("get", "ingress", "-n", namespace, "-o", "name").stdout.strip() == ""
-
-    host = f"{namespace}.daeploy.test"
-    cluster.kubectl("annotate", "namespace", namespace, f"{HOST_ANNOTATION}={host}")
-    wait_ready(cluster, namespace, name)
     own = wait_until(
         lambda: post(cluster, ROLL_DIE, headers={"Host": host}),
         "the second namespace's own host to answer",
         timeout=60,
     )
-    assert own.status_code == 200
-    assert dsvc(cluster, namespace, name)["status"]["serviceUrl"] == (
-        f"http://{host}{service_path('die_roller')}"
-    )
-    # The first namespace keeps its routes.
+    assert own.status_code == 200 and 1 <= own.json() <= 6
+    # The first namespace keeps the shared host, and answers on its own host as well.
     assert post(cluster, ROLL_DIE_1).status_code == 200
+    first = wait_until(
+        lambda: post(cluster, ROLL_DIE, headers={"Host": f"{tutorial}.daeploy.local"}),
+        "the tutorial namespace's own host to answer",
+        timeout=60,
+    )
+    assert first.status_code == 200
+
+    # A host given by hand still wins over the namespace domain.
+    given = f"{namespace}.daeploy.test"
+    cluster.kubectl("annotate", "namespace", namespace, f"{HOST_ANNOTATION}={given}")
+    wait_until(
+        lambda: (
+            dsvc(cluster, namespace, name)["status"].get("serviceUrl")
+            == f"http://{given}{service_path('die_roller')}"
+        ),
+        "the annotated host in the status",
+    )
+    answered = wait_until(
+        lambda: post(cluster, ROLL_DIE, headers={"Host": given}),
+        "the annotated host to answer",
+        timeout=60,
+    )
+    assert answered.status_code == 200
+
+
+def test_a_users_service_with_a_childs_name_survives_a_deploy_and_its_deletion(
+    cluster: Any, daeploy_operator: str, fresh_namespace: Callable[[str], str]
+) -> None:
+    """Knative's IsControlledBy: the operator leaves a user's object alone and says so."""
+    namespace = fresh_namespace("e2e-owned")
+    taken = service_object_name("die_roller")
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": taken, "labels": {"app": "mine"}},
+            "spec": {"selector": {"app": "mine"}, "ports": [{"port": 80}]},
+        },
+    )
+    before = get_json(cluster, "get", "service", taken, "-n", namespace)
+    name = version_object_name("die_roller", "1.0.0")
+    apply(
+        cluster,
+        namespace,
+        manifest("die_roller", "1.0.0", main=True, image="localhost/die-roller:1.0.0"),
+    )
+    reported = wait_until(
+        lambda: (
+            condition(dsvc(cluster, namespace, name), "Routed").get("reason") == NOT_OWNED_REASON
+            and dsvc(cluster, namespace, name)
+        ),
+        "the conflict in the status",
+    )
+    assert f"Service {taken!r} already exists" in condition(reported, "Routed")["message"]
+    assert condition(reported, "Ready")["status"] == "False"
+    after = get_json(cluster, "get", "service", taken, "-n", namespace)
+    for key in ("uid", "resourceVersion", "labels"):
+        assert after["metadata"].get(key) == before["metadata"].get(key), key
+    assert after["spec"] == before["spec"]
+    assert "ownerReferences" not in after["metadata"]
+
+    cluster.kubectl("delete", "dsvc", name, "-n", namespace, "--wait=true")
+    wait_until(
+        lambda: not get_json(cluster, "get", "deployment", "-n", namespace)["items"],
+        "the version's Deployment to be collected",
+    )
+    survivor = get_json(cluster, "get", "service", taken, "-n", namespace)
+    assert survivor["metadata"]["uid"] == before["metadata"]["uid"]
 
 
 # --- validation ------------------------------------------------------------------------------

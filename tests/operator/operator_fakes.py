@@ -170,7 +170,13 @@ class InMemoryCluster:
             "apps/v1", "Deployment", namespace, version_object_name(name, version)
         )
         assert deployment is not None
-        deployment["status"] = {"replicas": replicas, "availableReplicas": replicas}
+        # What the Deployment controller reports once every pod runs the current spec.
+        deployment["status"] = {
+            "observedGeneration": (deployment.get("metadata") or {}).get("generation", 0),
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "availableReplicas": replicas,
+        }
 
     def kinds_in(self, namespace: str) -> list[tuple[str, str]]:
         return sorted((k, n) for (_, k, ns, n) in self.objects if ns == namespace)

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from operator_fakes import T0, InMemoryCluster, dsvc_object
 
 from daeploy.contract import (
     API_GROUP_VERSION,
+    CHILD_REFUSED_REASON,
+    DUPLICATE_VERSION_REASON,
     EVENTS_ROLE,
     HOST_ANNOTATION,
     KIND,
     MANAGED_BY_LABEL,
     MANAGED_BY_OPERATOR,
+    NAMESPACE_DOMAIN_ENV,
+    NOT_OWNED_REASON,
+    RECONCILE_FAILED_REASON,
+    ROUTE_HELD_REASON,
     SERVICE_ACCOUNT,
     SERVICE_LABEL,
     VERSION_LABEL,
 )
 from daeploy.names import service_object_name, service_path, version_object_name, version_path
+from daeploy_operator.api import ApiError
 from daeploy_operator.applied import child_key
 from daeploy_operator.reconciler import Reconciler
 from daeploy_operator.settings import OperatorSettings
@@ -228,15 +237,24 @@ def test_a_new_main_that_never_comes_up_leaves_the_old_one_serving(
     assert v2["phase"] == "failed"
 
 
-def test_no_main_routes_only_version_paths(memory_cluster: InMemoryCluster) -> None:
+def test_with_no_claim_the_first_version_deployed_is_main(memory_cluster: InMemoryCluster) -> None:
+    """The one default for every client (kubectl, helm, the CLI), as in Daeploy 1.x."""
     _namespace(memory_cluster, NS)
     memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=False))
+    memory_cluster.add(dsvc_object("die_roller", "2.0.0", main=False, created=10))
     reconciler, _ = _reconciler(memory_cluster)
     reconciler.reconcile(NS, "die_roller")
-    assert _ingress_paths(memory_cluster, "die_roller") == [version_path("die_roller", "1.0.0")]
-    assert _selected(memory_cluster, "die_roller") is None
-    status = _status(memory_cluster, "die_roller", "1.0.0")
-    assert _condition(status, "Routed") == ("True", "NoMainVersion")
+    for version in ("1.0.0", "2.0.0"):
+        memory_cluster.set_available(NS, "die_roller", version)
+    reconciler.reconcile(NS, "die_roller")
+    assert _ingress_paths(memory_cluster, "die_roller") == [
+        service_path("die_roller"),
+        version_path("die_roller", "1.0.0"),
+        version_path("die_roller", "2.0.0"),
+    ]
+    assert _selected(memory_cluster, "die_roller") == "1.0.0"
+    assert _status(memory_cluster, "die_roller", "1.0.0")["mainMark"] == "*"
+    assert _status(memory_cluster, "die_roller", "2.0.0")["mainMark"] == ""
 
 
 def test_same_name_in_two_namespaces_on_one_host(memory_cluster: InMemoryCluster) -> None:
@@ -254,11 +272,11 @@ def test_same_name_in_two_namespaces_on_one_host(memory_cluster: InMemoryCluster
     assert _ingress_paths(memory_cluster, "die_roller", "team-a") is not None
     assert _ingress_paths(memory_cluster, "die_roller", "team-b") is None
     status_b = _status(memory_cluster, "die_roller", "1.0.0", "team-b")
-    assert _condition(status_b, "Routed") == ("False", "RouteHeldByOtherNamespace")
+    assert _condition(status_b, "Routed") == ("False", ROUTE_HELD_REASON)
     routed = next(c for c in status_b["conditions"] if c["type"] == "Routed")
     assert "'team-a'" in routed["message"]
     assert "url" not in status_b
-    assert ("Warning", "RouteHeldByOtherNamespace") in [(e.type, e.reason) for _, e in events]
+    assert ("Warning", ROUTE_HELD_REASON) in [(e.type, e.reason) for _, e in events]
 
     # Its own host frees it.
     ns_b = memory_cluster.find("v1", "Namespace", None, "team-b")
@@ -278,7 +296,7 @@ def test_duplicate_version_objects(memory_cluster: InMemoryCluster) -> None:
     reconciler, _ = _reconciler(memory_cluster)
     reconciler.reconcile(NS, "die_roller")
     copy_obj = memory_cluster.find(API_GROUP_VERSION, KIND, NS, "my-copy")
-    assert _condition(copy_obj["status"], "Ready") == ("False", "DuplicateVersion")
+    assert _condition(copy_obj["status"], "Ready") == ("False", DUPLICATE_VERSION_REASON)
     deployments = memory_cluster.list("apps/v1", "Deployment", NS)
     assert [d["metadata"]["ownerReferences"][0]["name"] for d in deployments] == [
         version_object_name("die_roller", "1.0.0")
@@ -405,7 +423,7 @@ def test_a_child_the_api_server_refuses_is_reported_not_retried_forever(
     reconciler, events = _reconciler(memory_cluster)
     reconciler.reconcile(NS, "die_roller")
     status = _status(memory_cluster, "die_roller", "1.0.0")
-    assert _condition(status, "Available") == ("False", "ChildRefused")
+    assert _condition(status, "Available") == ("False", CHILD_REFUSED_REASON)
     assert "limits[gpus]" in next(
         c["message"] for c in status["conditions"] if c["type"] == "Available"
     )
@@ -414,4 +432,126 @@ def test_a_child_the_api_server_refuses_is_reported_not_retried_forever(
     assert memory_cluster.find(
         "apps/v1", "Deployment", NS, version_object_name("die_roller", "2.0.0")
     )
-    assert ("Warning", "ChildRefused") in [(e.type, e.reason) for _, e in events]
+    assert ("Warning", CHILD_REFUSED_REASON) in [(e.type, e.reason) for _, e in events]
+
+
+def _users_service(name: str, ns: str = NS) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns, "uid": "users-own"},
+        "spec": {"selector": {"app": "mine"}, "ports": [{"port": 80}]},
+    }
+
+
+def test_a_users_object_with_a_childs_name_is_left_alone_and_reported(
+    memory_cluster: InMemoryCluster,
+) -> None:
+    """Knative's IsControlledBy: never take over (nor later garbage-collect) what is not ours."""
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(_users_service(service_object_name("die_roller")))
+    before = json.dumps(
+        memory_cluster.find("v1", "Service", NS, service_object_name("die_roller")), sort_keys=True
+    )
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    reconciler, events = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    memory_cluster.set_available(NS, "die_roller", "1.0.0")
+    reconciler.reconcile(NS, "die_roller")
+    after = memory_cluster.find("v1", "Service", NS, service_object_name("die_roller"))
+    assert json.dumps(after, sort_keys=True) == before
+    status = _status(memory_cluster, "die_roller", "1.0.0")
+    assert _condition(status, "Routed") == ("False", NOT_OWNED_REASON)
+    assert _condition(status, "Ready") == ("False", NOT_OWNED_REASON)
+    routed = next(c for c in status["conditions"] if c["type"] == "Routed")
+    assert f"Service {service_object_name('die_roller')!r} already exists" in routed["message"]
+    assert ("Warning", NOT_OWNED_REASON) in [(e.type, e.reason) for _, e in events]
+    # The version's own children are ours and fine.
+    assert _condition(status, "Available") == ("True", "MinimumReplicasAvailable")
+
+
+def test_a_users_object_with_a_versions_child_name_keeps_that_version_unavailable(
+    memory_cluster: InMemoryCluster,
+) -> None:
+    _namespace(memory_cluster, NS)
+    name = version_object_name("die_roller", "1.0.0")
+    memory_cluster.add(_users_service(name))
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    reconciler, _ = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    assert memory_cluster.find("v1", "Service", NS, name)["metadata"]["uid"] == "users-own"
+    status = _status(memory_cluster, "die_roller", "1.0.0")
+    assert _condition(status, "Available") == ("False", NOT_OWNED_REASON)
+    assert status["phase"] == "failed"
+
+
+def test_a_failed_reconcile_is_said_on_the_status_and_retried(
+    memory_cluster: InMemoryCluster,
+) -> None:
+    """A failure the API server answers (not a refusal of the spec) shows as Ready=False with
+    the server's message, not only in the operator's log; the error still reaches the runner."""
+    _namespace(memory_cluster, NS)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True))
+    reconciler, _ = _reconciler(memory_cluster)
+    reconciler.reconcile(NS, "die_roller")
+    real_apply = memory_cluster.apply
+
+    def failing_apply(manifest: Any) -> dict[str, Any]:
+        if manifest["kind"] == "Ingress":
+            raise ApiError(500, "etcdserver: request timed out")
+        return real_apply(manifest)
+
+    memory_cluster.apply = failing_apply  # type: ignore[method-assign]
+    memory_cluster.set_available(NS, "die_roller", "1.0.0")
+    reconciler.applied = type(reconciler.applied)()  # forget what was applied: apply again
+    with pytest.raises(ApiError):
+        reconciler.reconcile(NS, "die_roller")
+    status = _status(memory_cluster, "die_roller", "1.0.0")
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", RECONCILE_FAILED_REASON)
+    assert "etcdserver: request timed out" in ready["message"]
+    memory_cluster.apply = real_apply  # type: ignore[method-assign]
+    reconciler.reconcile(NS, "die_roller")
+    assert _condition(_status(memory_cluster, "die_roller", "1.0.0"), "Ready") == ("True", "Ready")
+
+
+def _ingress_hosts(cluster: InMemoryCluster, name: str, ns: str) -> set[str] | None:
+    ingress = cluster.find("networking.k8s.io/v1", "Ingress", ns, service_object_name(name))
+    return None if ingress is None else {r.get("host", "") for r in ingress["spec"]["rules"]}
+
+
+def test_same_name_in_two_namespaces_is_ready_in_both_with_a_namespace_domain(
+    memory_cluster: InMemoryCluster,
+) -> None:
+    """No hand-made host: each namespace answers on its own host; the first also on the
+    shared one, and the second takes the shared one over when the first goes."""
+    for ns in ("team-a", "team-b"):
+        _namespace(memory_cluster, ns)
+    memory_cluster.add(dsvc_object("die_roller", "1.0.0", main=True, namespace="team-a"))
+    memory_cluster.add(
+        dsvc_object("die_roller", "1.0.0", main=True, namespace="team-b", created=30)
+    )
+    reconciler, _ = _reconciler(memory_cluster, **{NAMESPACE_DOMAIN_ENV: "daeploy.local"})
+    for ns in ("team-b", "team-a"):
+        reconciler.reconcile(ns, "die_roller")
+        memory_cluster.set_available(ns, "die_roller", "1.0.0")
+    for ns in ("team-b", "team-a", "team-b"):
+        reconciler.reconcile(ns, "die_roller")
+    assert _ingress_hosts(memory_cluster, "die_roller", "team-a") == {"", "team-a.daeploy.local"}
+    assert _ingress_hosts(memory_cluster, "die_roller", "team-b") == {"team-b.daeploy.local"}
+    status_a = _status(memory_cluster, "die_roller", "1.0.0", "team-a")
+    status_b = _status(memory_cluster, "die_roller", "1.0.0", "team-b")
+    assert _condition(status_a, "Ready") == ("True", "Ready")
+    assert _condition(status_b, "Ready") == ("True", "Ready")
+    assert status_a["serviceUrl"] == service_path("die_roller")
+    assert status_b["serviceUrl"] == f"http://team-b.daeploy.local{service_path('die_roller')}"
+
+    memory_cluster.delete(
+        API_GROUP_VERSION, KIND, "team-a", version_object_name("die_roller", "1.0.0")
+    )
+    memory_cluster.collect_garbage()
+    reconciler.reconcile("team-b", "die_roller")
+    assert _ingress_hosts(memory_cluster, "die_roller", "team-b") == {"", "team-b.daeploy.local"}
+    assert _status(memory_cluster, "die_roller", "1.0.0", "team-b")["serviceUrl"] == (
+        service_path("die_roller")
+    )

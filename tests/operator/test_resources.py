@@ -34,7 +34,7 @@ from daeploy.names import (
     version_path,
 )
 from daeploy_operator.resources.deployment import build_version_deployment
-from daeploy_operator.resources.ingress import build_name_ingress, ingress_host
+from daeploy_operator.resources.ingress import build_name_ingress, ingress_hosts
 from daeploy_operator.resources.rbac import (
     build_events_role,
     build_events_role_binding,
@@ -234,13 +234,13 @@ def test_ingress_routes(
         owners,
         ["2.0.0", "1.0.0"],
         main_version=main_version,
-        host=host,
+        hosts=[host],
         ingress_class="traefik",
         claimed_at="2024-05-01T12:00:00Z",
     )
     assert _paths(ingress) == expected_paths
     assert ingress["spec"]["ingressClassName"] == "traefik"
-    assert ingress_host(ingress) == host
+    assert ingress_hosts(ingress) == {host}
     assert ingress["metadata"]["annotations"][ROUTE_CLAIM_ANNOTATION] == "2024-05-01T12:00:00Z"
     assert len(ingress["metadata"]["ownerReferences"]) == 2
     ports = {
@@ -266,3 +266,21 @@ def test_service_account_may_only_write_events() -> None:
     for obj in (account, role, binding):
         assert obj["metadata"]["namespace"] == "demo"
         assert obj["metadata"]["ownerReferences"][0]["uid"] == owners[0].uid
+
+
+def test_ingress_serves_the_same_paths_on_every_host() -> None:
+    """The shared host ('' for any) and the namespace's own host carry identical routes."""
+    ingress = build_name_ingress(
+        "die_roller",
+        "team-b",
+        [service_version("die_roller", "1.0.0", namespace="team-b")],
+        ["1.0.0"],
+        main_version="1.0.0",
+        hosts=["", "team-b.daeploy.local"],
+        ingress_class="traefik",
+        claimed_at="2024-05-01T12:00:00Z",
+    )
+    rules = ingress["spec"]["rules"]
+    assert ingress_hosts(ingress) == {"", "team-b.daeploy.local"}
+    assert "host" not in rules[0] and rules[1]["host"] == "team-b.daeploy.local"
+    assert rules[0]["http"] == rules[1]["http"]

@@ -32,7 +32,15 @@ def _claims_at(versions: list, claimed: dict[str, float | None]) -> dict[str, st
 CASES = [
     pytest.param({"1.0.0": 0}, {"1.0.0"}, None, "1.0.0", "1.0.0", id="single-main"),
     pytest.param({"1.0.0": 0}, set(), None, "1.0.0", "1.0.0", id="first-deploy-not-ready"),
-    pytest.param({"1.0.0": None}, {"1.0.0"}, None, None, None, id="nobody-claims"),
+    pytest.param({"1.0.0": None}, {"1.0.0"}, None, "1.0.0", "1.0.0", id="nobody-claims"),
+    pytest.param(
+        {"1.0.0": None, "2.0.0": None},
+        {"1.0.0", "2.0.0"},
+        None,
+        "1.0.0",
+        "1.0.0",
+        id="nobody-claims-the-first-deployed-is-main",
+    ),
     pytest.param(
         {"1.0.0": 0, "2.0.0": 10}, {"1.0.0", "2.0.0"}, "1.0.0", "2.0.0", "2.0.0", id="latest-wins"
     ),

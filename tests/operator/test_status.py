@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from operator_fakes import T0, service_version
 
-from daeploy.contract import HOST_ANNOTATION, SERVICE_ACCOUNT
+from daeploy.contract import HOST_ANNOTATION, ROLLOUT_REASON, ROUTE_HELD_REASON, SERVICE_ACCOUNT
 from daeploy.names import service_path, version_path
 from daeploy_operator import status as st
 from daeploy_operator.routing import MainRoute
@@ -146,7 +146,7 @@ ROUTE_V2_PENDING = MainRoute(target="1.0.0", winner="2.0.0")
         ("1.0.0", True, MainRoute("2.0.0", "2.0.0"), "demo", True, "MainClaimSuperseded"),
         ("3.0.0", False, MainRoute("2.0.0", "2.0.0"), "demo", True, "VersionRouted"),
         ("1.0.0", False, MainRoute(None, None), "demo", True, "NoMainVersion"),
-        ("1.0.0", True, MainRoute("1.0.0", "1.0.0"), "team-a", False, "RouteHeldByOtherNamespace"),
+        ("1.0.0", True, MainRoute("1.0.0", "1.0.0"), "team-a", False, ROUTE_HELD_REASON),
     ],
 )
 def test_routed(
@@ -278,3 +278,53 @@ def test_events_on_transitions_only() -> None:
     assert [(e.type, e.reason) for e in st.status_events(first, healed)] == [
         ("Normal", "MinimumReplicasAvailable")
     ]
+
+
+@pytest.mark.parametrize(
+    ("deployment", "in_progress"),
+    [
+        (None, False),
+        (
+            {
+                "metadata": {"generation": 2},
+                "spec": {"replicas": 1},
+                "status": {"observedGeneration": 1, "replicas": 1, "availableReplicas": 1},
+            },
+            True,  # the controller has not seen the new spec yet
+        ),
+        (
+            {
+                "metadata": {"generation": 2},
+                "spec": {"replicas": 1},
+                "status": {
+                    "observedGeneration": 2,
+                    "replicas": 2,
+                    "updatedReplicas": 1,
+                    "availableReplicas": 2,
+                },
+            },
+            True,  # an old pod still serves next to the new one
+        ),
+        (
+            {
+                "metadata": {"generation": 2},
+                "spec": {"replicas": 1},
+                "status": {
+                    "observedGeneration": 2,
+                    "replicas": 1,
+                    "updatedReplicas": 1,
+                    "availableReplicas": 1,
+                },
+            },
+            False,
+        ),
+    ],
+    ids=["no-deployment", "spec-not-observed", "old-pod-left", "complete"],
+)
+def test_ready_waits_for_the_rollout_of_the_current_spec(deployment, in_progress) -> None:
+    available = st.Condition(st.AVAILABLE, True, "MinimumReplicasAvailable", "1/1")
+    routed = st.Condition(st.ROUTED, True, "MainVersion", "routes here")
+    rolling = st.rollout(deployment)
+    ready = st.ready(available, routed, rolling)
+    assert ready.status is not in_progress
+    assert (ready.reason == ROLLOUT_REASON) is in_progress

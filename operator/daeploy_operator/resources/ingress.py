@@ -9,7 +9,7 @@ in the same configuration update, and a main switch is a single backend change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from daeploy.contract import ROUTE_CLAIM_ANNOTATION
@@ -32,20 +32,19 @@ def build_name_ingress(
     versions: Iterable[str],
     *,
     main_version: str | None,
-    host: str,
+    hosts: Sequence[str],
     ingress_class: str,
     claimed_at: str,
 ) -> dict[str, Any]:
-    """Routes for one service name; no main path while no version is main."""
+    """Routes for one service name on each of ``hosts`` ('' for any host); no main path while
+    no version is main."""
     paths: list[dict[str, Any]] = []
     if main_version is not None:
         paths.append(_path(service_path(name), version_child_name(name, main_version)))
     paths.extend(
         _path(version_path(name, v), version_child_name(name, v)) for v in sorted(set(versions))
     )
-    rule: dict[str, Any] = {"http": {"paths": paths}}
-    if host:
-        rule = {"host": host, **rule}
+    rules = [({"host": host} if host else {}) | {"http": {"paths": paths}} for host in hosts]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -56,14 +55,13 @@ def build_name_ingress(
             "annotations": {ROUTE_CLAIM_ANNOTATION: claimed_at},
             "ownerReferences": shared_owners(owners),
         },
-        "spec": {"ingressClassName": ingress_class, "rules": [rule]},
+        "spec": {"ingressClassName": ingress_class, "rules": rules},
     }
 
 
-def ingress_host(ingress: dict[str, Any]) -> str:
-    """The host an Ingress built here serves ('' for any host)."""
-    rules = (ingress.get("spec") or {}).get("rules") or [{}]
-    return rules[0].get("host") or ""
+def ingress_hosts(ingress: dict[str, Any]) -> set[str]:
+    """The hosts an Ingress built here serves ('' for any host)."""
+    return {rule.get("host") or "" for rule in (ingress.get("spec") or {}).get("rules") or []}
 
 
 def _path(path: str, service: str) -> dict[str, Any]:
