@@ -89,8 +89,9 @@ def apply(
         obj for obj in kube.list_services(request.name) if object_name(obj) != request.object_name
     ]
     existing = kube.get_service(request.object_name)
-    was_main = bool(existing and (existing.get("spec") or {}).get("main"))
-    main = make_main or was_main or not siblings
+    # Only the user's intent goes into the spec; which version is main the operator decides
+    # (with no claim, the first version deployed).
+    main = make_main or bool(existing and (existing.get("spec") or {}).get("main"))
     config_map = source_config_map(request.name, request.version)
     source_labels = labels(request.name, request.version)
     if existing is not None:
@@ -169,8 +170,6 @@ def deploy(
         name=name,
         version=version,
         generation=int((written.get("metadata") or {}).get("generation") or 0),
-        env=tuple((e["name"], e["value"]) for e in request.all_env()),
-        image=image,
     )
     try:
         final = wait_until_ready(kube, request.object_name, expected, timeout)

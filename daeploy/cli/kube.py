@@ -228,14 +228,6 @@ class Kube:
 
     # What the operator made --------------------------------------------------------------
 
-    def get_deployment(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self._call(self.apps.read_namespaced_deployment, name, self.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-
     def list_pods(self, label_selector: str) -> list[dict[str, Any]]:
         result = self._call(
             self.core.list_namespaced_pod, self.namespace, label_selector=label_selector

@@ -1,8 +1,9 @@
 """Waiting for a version to become Ready, showing on stderr what happens meanwhile.
 
-Ready means: the operator's ``Ready`` condition is True for the current generation, and the
-version's Deployment (named ``version_object_name``) runs pods from *this* deploy. The second
-check matters on a re-deploy, where ``Ready`` is still True from the previous rollout.
+The operator alone decides readiness: its ``Ready`` condition is True only once the version's
+rollout of its current spec is complete and routed. The CLI waits for that condition at the
+generation it wrote (``observedGeneration``), and stops at once on a reason that waiting cannot
+fix. Pod states are shown while waiting, as news, never as a decision.
 """
 
 from __future__ import annotations
@@ -18,35 +19,20 @@ from kubernetes.client.exceptions import ApiException
 from daeploy.cli.errors import CRD_MISSING, CliError
 from daeploy.cli.kube import Kube
 from daeploy.cli.resource import Obj, condition, is_ready, problem, status
-from daeploy.contract import SERVICE_LABEL, VERSION_LABEL
+from daeploy.contract import PERMANENT_REASONS, SERVICE_LABEL, VERSION_LABEL
 from daeploy.names import label_value
 
 POLL_SECONDS = 1.0
-# Waiting reasons that will not resolve by waiting.
-FATAL_REASONS = frozenset(
-    {"CrashLoopBackOff", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
-)
 OPERATOR_SILENT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
 class Expectation:
-    """What the pods of this deploy look like, to tell them from the previous rollout's."""
+    """The version a deploy waits for, and the generation of the spec it wrote."""
 
     name: str
     version: str
     generation: int
-    env: tuple[tuple[str, str], ...] = ()
-    image: str | None = None
-
-    def matches(self, containers: list[dict[str, Any]]) -> bool:
-        for container in containers:
-            env = {e.get("name"): e.get("value") for e in container.get("env") or []}
-            if self.image is not None and container.get("image") != self.image:
-                continue
-            if all(env.get(key) == value for key, value in self.env):
-                return True
-        return False
 
 
 @dataclass(frozen=True)
@@ -64,75 +50,49 @@ def _observed(obj: Obj) -> int | None:
     return int(observed) if observed is not None else None
 
 
-def rollout_complete(deployment: dict[str, Any]) -> bool:
-    """kubectl's `rollout status` rule: all replicas updated and available, none old left."""
-    meta = deployment.get("metadata") or {}
-    state = deployment.get("status") or {}
-    if int(state.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
-        return False
-    wanted = (deployment.get("spec") or {}).get("replicas")
-    wanted = 1 if wanted is None else int(wanted)
-    updated = int(state.get("updatedReplicas") or 0)
-    return (
-        updated >= wanted
-        and int(state.get("replicas") or 0) <= updated
-        and int(state.get("availableReplicas") or 0) >= updated
-    )
+def _permanent_reason(obj: Obj) -> str | None:
+    for kind in ("Ready", "Available", "Routed"):
+        entry = condition(obj, kind) or {}
+        if entry.get("status") == "False" and entry.get("reason") in PERMANENT_REASONS:
+            return str(entry["reason"])
+    return None
 
 
-def _pod_states(
-    pods: list[dict[str, Any]], expected: Expectation
-) -> tuple[list[str], tuple[str, str] | None]:
-    """Short per-pod notes, and (pod, why) for a pod of this deploy stuck in a fatal state."""
+def _pod_notes(pods: list[dict[str, Any]]) -> tuple[list[str], str | None]:
+    """Short per-pod notes, and the name of a pod whose container keeps crashing."""
     notes: list[str] = []
-    stuck: tuple[str, str] | None = None
+    crashing: str | None = None
     for pod in pods:
-        if not expected.matches((pod.get("spec") or {}).get("containers") or []):
-            continue  # a pod of the previous rollout
         name = (pod.get("metadata") or {}).get("name", "?")
         pod_status = pod.get("status") or {}
         for container in pod_status.get("containerStatuses") or []:
-            waiting = (container.get("state") or {}).get("waiting") or {}
-            reason = waiting.get("reason")
-            if not reason:
-                continue
-            notes.append(f"pod {name}: {reason}")
-            if reason in FATAL_REASONS and stuck is None:
-                message = waiting.get("message")
-                stuck = (name, f"pod {name}: {reason}" + (f" ({message})" if message else ""))
+            reason = ((container.get("state") or {}).get("waiting") or {}).get("reason")
+            if reason:
+                notes.append(f"pod {name}: {reason}")
+                if reason in PERMANENT_REASONS and crashing is None:
+                    crashing = name
         if not pod_status.get("containerStatuses") and pod_status.get("phase"):
             notes.append(f"pod {name}: {pod_status['phase']}")
-    return notes, stuck
+    return notes, crashing
 
 
-def assess(
-    obj: Obj, deployment: dict[str, Any] | None, pods: list[dict[str, Any]], expected: Expectation
-) -> Assessment:
-    """Where a deploy stands, from the objects alone (no clock, no API)."""
-    notes, stuck = _pod_states(pods, expected)
+def assess(obj: Obj, pods: list[dict[str, Any]], expected: Expectation) -> Assessment:
+    """Where a deploy stands, from the operator's status alone (no clock, no API)."""
+    notes, crashing = _pod_notes(pods)
     ready = condition(obj, "Ready")
     parts = [f"Ready={ready.get('status')}" if ready else "waiting for the operator"]
     why = problem(obj)
     if why:
         parts.append(why)
-    parts += notes
-    summary = "; ".join(parts)
+    summary = "; ".join(parts + notes)
     observed = _observed(obj)
-    current = observed is None or observed >= expected.generation
-    # A status from before this deploy may still say "failed": only the current one counts.
-    if current and str(status(obj).get("phase") or "").lower() == "failed":
-        failure = why or "the operator reports phase failed"
-        return Assessment(False, summary, failure=failure, crashed_pod=stuck and stuck[0])
-    if stuck is not None:
-        return Assessment(False, summary, failure=stuck[1], crashed_pod=stuck[0])
-    if deployment is not None:
-        template = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
-        current = (
-            current
-            and expected.matches(template.get("containers") or [])
-            and rollout_complete(deployment)
-        )
-    return Assessment(is_ready(obj) and current, summary)
+    if observed is None or observed < expected.generation:
+        return Assessment(False, summary)  # a status from before this deploy says nothing
+    if is_ready(obj):
+        return Assessment(True, summary)
+    if _permanent_reason(obj):
+        return Assessment(False, summary, failure=why, crashed_pod=crashing)
+    return Assessment(False, summary)
 
 
 def _echo(text: str) -> None:
@@ -176,9 +136,8 @@ def wait_until_ready(
         obj = kube.get_service(object_name)
         if obj is None:
             raise CliError(f"{label} was deleted while waiting for it to become ready")
-        deployment = kube.get_deployment(object_name)
         pods = kube.list_pods(selector)
-        state = assess(obj, deployment, pods, expected)
+        state = assess(obj, pods, expected)
         elapsed = time.monotonic() - start
         if state.summary != last_summary:
             _echo(f"  [{elapsed:4.0f}s] {state.summary}")

@@ -62,11 +62,14 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def ready_operator(obj: Obj, cluster: FakeCluster) -> None:
-    """The default stand-in operator: every version is Ready at once; the last claim is main."""
+    """The default stand-in operator: every version is Ready at once; main is decided by the
+    operator's own rule (daeploy_operator.routing: the last claim, else the first deployed)."""
     name = obj["spec"]["name"]
     versions = [o for o in cluster.objects(PLURAL) if o["spec"]["name"] == name]
     claimants = [o for o in versions if o["spec"].get("main")]
     winner = max(claimants, key=lambda o: o["metadata"]["claim"], default=None)
+    if winner is None and versions:
+        winner = min(versions, key=lambda o: o["metadata"]["creationOrder"])
     for version in versions:
         is_main = version is winner
         version["status"] = {
@@ -157,6 +160,7 @@ class FakeCluster:
             generation=1,
             creationTimestamp=now(),
             claim=self._counter,
+            creationOrder=self._counter,
         )
         self.store[kind][(namespace, meta["name"])] = obj
         return obj
@@ -249,7 +253,7 @@ class FakeCluster:
         else:
             return 405, _status(405, "MethodNotAllowed", method, name or "", kind)
         meta = updated["metadata"]
-        for key in ("uid", "creationTimestamp", "namespace"):
+        for key in ("uid", "creationTimestamp", "namespace", "creationOrder"):
             meta[key] = current["metadata"][key]
         meta["generation"] = current["metadata"]["generation"] + (
             updated.get("spec") != current.get("spec")

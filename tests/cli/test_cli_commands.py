@@ -56,7 +56,8 @@ def test_first_folder_deploy_is_main_with_owned_source(
     obj = fake.get(PLURAL, DIE_1)
     assert obj is not None
     assert obj["metadata"]["labels"][SERVICE_LABEL] == "die_roller"
-    assert obj["spec"]["main"] is True
+    # The CLI writes no claim: the operator makes the first version main (the "*" above).
+    assert obj["spec"]["main"] is False
     assert obj["spec"]["port"] == 8080
     assert obj["spec"]["source"] == {"configMap": f"{DIE_1}-source"}
     assert "image" not in obj["spec"]
@@ -121,7 +122,8 @@ def test_redeploy_updates_source_and_spec(
     assert again["metadata"]["uid"] == uid
     assert again["metadata"]["generation"] == 2
     assert again["spec"]["env"][-1]["value"] != digest
-    assert again["spec"]["main"] is True
+    assert again["spec"]["main"] is False
+    assert again["status"]["mainMark"] == "*"
     config_map = fake.get("configmaps", f"{DIE_1}-source")
     assert config_map is not None
     archive = base64.b64decode(config_map["binaryData"][SOURCE_ARCHIVE_KEY])
@@ -399,7 +401,16 @@ def test_crashing_pod_fails_fast_and_shows_its_last_lines(
     daeploy: Daeploy, fake: FakeCluster, service_folder: Path
 ) -> None:
     def crash_loop(obj: dict[str, Any], cluster: FakeCluster) -> None:
-        obj["status"] = {"phase": "pending", "conditions": []}
+        crash = {
+            "status": "False",
+            "reason": "CrashLoopBackOff",
+            "message": "container service keeps crashing (exit code 1, 3 restarts)",
+        }
+        obj["status"] = {
+            "phase": "failed",
+            "observedGeneration": obj["metadata"]["generation"],
+            "conditions": [{"type": "Ready", **crash}, {"type": "Available", **crash}],
+        }
         crashing = pod("die-crash", "1.0.0")
         crashing["spec"]["containers"][0]["env"] = obj["spec"]["env"]
         crashing["status"] = {
@@ -415,6 +426,6 @@ def test_crashing_pod_fails_fast_and_shows_its_last_lines(
     assert result.exit_code == 1
     assert "--- last lines of die-crash ---\nTraceback (most recent call last):\n" in result.stderr
     assert last_error_line(result) == (
-        "Error: die_roller 1.0.0 failed to start: pod die-crash: CrashLoopBackOff; "
-        "see `daeploy logs die_roller 1.0.0`"
+        "Error: die_roller 1.0.0 failed to start: CrashLoopBackOff: container service keeps "
+        "crashing (exit code 1, 3 restarts); see `daeploy logs die_roller 1.0.0`"
     )
