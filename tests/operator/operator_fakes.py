@@ -175,6 +175,7 @@ class InMemoryCluster:
             "observedGeneration": (deployment.get("metadata") or {}).get("generation", 0),
             "replicas": replicas,
             "updatedReplicas": replicas,
+            "readyReplicas": replicas,
             "availableReplicas": replicas,
         }
 
