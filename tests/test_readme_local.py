@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -96,9 +97,16 @@ def test_install_block_gives_a_working_daeploy_command(tmp_path):
     env["PATH"] = os.pathsep.join(
         p for p in env.get("PATH", "").split(os.pathsep) if p != str(Path(sys.executable).parent)
     )
-    result = run_bash(block("install"), env=env, timeout=600)
+    # pip builds in the clone (setuptools' build/ and *.egg-info): leave the tree as found.
+    leftovers = [REPO / "build", REPO / "daeploy.egg-info"]
+    before = {path: path.exists() for path in leftovers}
+    try:
+        result = run_bash(block("install"), env=env, timeout=600)
+    finally:
+        for path, existed in before.items():
+            if not existed:
+                shutil.rmtree(path, ignore_errors=True)
     assert "Usage: daeploy" in result.stdout
     assert "deploy" in result.stdout and "assign" in result.stdout
     assert "daeploy" in result.stdout.splitlines()[-1]  # the service object printed
     assert (tmp_path / "daeploy-venv" / "bin" / "daeploy").exists()
-    assert REPO.joinpath("README.md").exists()

@@ -88,6 +88,11 @@ class Reconciler:
             # The garbage collector removes the children of deleted DaeployServices.
             return
         try:
+            service_account = child_key("v1", "ServiceAccount", namespace, SERVICE_ACCOUNT)
+            if not self.applied.has(service_account):
+                # Pods of a Deployment cannot start before their ServiceAccount exists. Later
+                # changes of the owners come through the namespace's own runner and the resync.
+                self.reconcile_namespace_access(namespace)
             self._reconcile_group(namespace, name, group, now, force)
         except ApiError as error:
             # Said on every version's status, not only in the operator's log; then retried.
@@ -102,11 +107,6 @@ class Reconciler:
         now: datetime,
         force: bool,
     ) -> None:
-        service_account = child_key("v1", "ServiceAccount", namespace, SERVICE_ACCOUNT)
-        if not self.applied.has(service_account):
-            # Pods of a Deployment cannot start before their ServiceAccount exists. Later
-            # changes of the owners come through the namespace's own runner and the resync.
-            self.reconcile_namespace_access(namespace)
         holders, duplicates = split_duplicates(group)
         refused: dict[str, status_rules.Condition] = {}
         for v in holders:

@@ -202,8 +202,13 @@ def burst_name(i: int) -> str:
 
 
 def burst_main(i: int) -> str | None:
-    """A third of the names have no main version; the others each claim one, in turn."""
+    """A third of the names claim no main version (the first deployed is main); the others each
+    claim one, in turn."""
     return None if i % 3 == 0 else f"{i % BURST_VERSIONS + 1}.0.0"
+
+
+def name_of(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["name"])
 
 
 def burst_objects() -> list[dict[str, Any]]:
@@ -399,6 +404,15 @@ def test_operator_killed_mid_burst_converges_without_duplicates_or_orphans(
         expected.versions[name].discard(version)
         if expected.main[name] == version:
             expected.main[name] = None
+    # Where no claim is left, the operator makes the first version deployed main.
+    live = get_json(cluster, "get", "dsvc", "-n", namespace)["items"]
+    for name, versions in expected.versions.items():
+        if expected.main[name] is None:
+            left = [o for o in live if (o["spec"]["name"], o["spec"]["version"]) in {
+                (name, v) for v in versions
+            }]  # fmt: skip
+            first = min(left, key=lambda o: (o["metadata"]["creationTimestamp"], name_of(o)))
+            expected.main[name] = first["spec"]["version"]
     marked = [(burst_name(i), "2.0.0") for i in range(5, 10)]
     for name, version in marked:
         patch = json.dumps({"spec": {"env": [MARK]}})
@@ -560,13 +574,13 @@ OPERATOR_RULES = {
     (API_GROUP, PLURAL): {"list", "watch", "patch"},
     (API_GROUP, f"{PLURAL}/status"): {"patch"},
     (API_GROUP, f"{PLURAL}/finalizers"): {"update"},
-    ("apps", "deployments"): {"list", "watch", "create", "patch"},
+    ("apps", "deployments"): {"get", "list", "watch", "create", "patch"},
     ("", "services"): {"get", "list", "watch", "create", "patch"},
-    ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
+    ("networking.k8s.io", "ingresses"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "pods"): {"list", "watch"},
-    ("", "serviceaccounts"): {"create", "patch"},
-    ("rbac.authorization.k8s.io", "roles"): {"create", "patch"},
-    ("rbac.authorization.k8s.io", "rolebindings"): {"create", "patch"},
+    ("", "serviceaccounts"): {"get", "create", "patch"},
+    ("rbac.authorization.k8s.io", "roles"): {"get", "create", "patch"},
+    ("rbac.authorization.k8s.io", "rolebindings"): {"get", "create", "patch"},
     ("", "namespaces"): {"get", "list", "watch"},
     ("", "events"): {"create", "update", "patch"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
@@ -583,6 +597,7 @@ OPERATOR_CAN_I = [
     ("create", "events", (), True),
     ("get", "namespaces", (), True),
     ("create", "serviceaccounts", (), True),
+    ("get", "serviceaccounts", (), True),  # is the namespace's daeploy-service ours?
     ("patch", "roles.rbac.authorization.k8s.io", (), True),
     ("delete", "nodes", (), False),
     ("get", "nodes", (), False),
