@@ -248,8 +248,10 @@ def build_all() -> dict[str, float]:
 def up(layout: Layout | None = None) -> dict:
     layout = layout or Layout()
     timer = Timer()
-    # Before any other command: what no script can fix is said up front, packages installed.
+    # Before any other command: what no script can fix is said up front, packages installed
+    # (cheap when done: the command line has usually run it already).
     prerequisites.ensure(needs_go=not all(c.is_built() for c in ALL))
+    timer.step("prerequisites")
     if layout.admin_kubeconfig.exists() and healthy(layout):
         # Cheap when nothing changed; rolls the system pods when this checkout changed them.
         apply_system_pods(layout)
@@ -261,7 +263,6 @@ def up(layout: Layout | None = None) -> dict:
         print(f"clearing a stale cluster ({len(stale)} leftovers)", file=sys.stderr)
         down(layout)
     print("bringing the node up", file=sys.stderr)
-    timer.step("packages")
     builds = build_all()
     timer.step("builds")
     network.up(layout.net)
