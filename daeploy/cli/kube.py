@@ -137,7 +137,6 @@ class Kube:
         self.namespace = target.namespace
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
-        self.apps = client.AppsV1Api(api)
         self.networking = client.NetworkingV1Api(api)
 
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
