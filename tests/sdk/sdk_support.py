@@ -20,16 +20,11 @@ from daeploy.contract import (
     CALL_TIMEOUT_ENV,
     GATEWAY_URL_ENV,
     GRACEFUL_TIMEOUT_ENV,
-    NAMESPACE_ENV,
     PORT_ENV,
     READY_PATH,
-    RESOURCE_NAME_ENV,
-    RESOURCE_UID_ENV,
-    SERVICE_NAME_ENV,
+    RESERVED_ENV,
     SERVICE_URLS_ENV,
-    SERVICE_VERSION_ENV,
     SHUTDOWN_DELAY_ENV,
-    SOURCE_ARCHIVE_ENV,
     WORKDIR_ENV,
 )
 
@@ -40,15 +35,9 @@ START_TIMEOUT = 20.0
 
 # Environment variables that would change how a service finds others or who it is.
 SDK_VARIABLES = (
-    SERVICE_NAME_ENV,
-    SERVICE_VERSION_ENV,
-    NAMESPACE_ENV,
-    RESOURCE_NAME_ENV,
-    RESOURCE_UID_ENV,
-    PORT_ENV,
+    *RESERVED_ENV,  # what the operator sets on every pod
     SERVICE_URLS_ENV,
     GATEWAY_URL_ENV,
-    SOURCE_ARCHIVE_ENV,
     WORKDIR_ENV,
     SHUTDOWN_DELAY_ENV,
     GRACEFUL_TIMEOUT_ENV,
