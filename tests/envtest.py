@@ -1,6 +1,6 @@
 """A real kube-apiserver and etcd on 127.0.0.1 for fast tests, without a node (envtest).
 
-The in-memory fake says what we think the API server does; this says what it does: server-side
+Hand-written fakes say what we think the API server does; this says what it does: server-side
 apply, field selectors, the CRD's schema and CEL rules, resourceVersions and 409s. Only the
 control plane's storage and API run: no controller-manager (so no garbage collector, namespace
 cleanup or Deployment status), no scheduler, no kubelet. The binaries are the ones
@@ -40,6 +40,7 @@ SLOW_BOOTSTRAP = (
     "poststarthook/scheduling/bootstrap-system-priority-classes",
 )
 JUST_CREATED_CRD = 2.0
+CRD_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 _PR_SET_PDEATHSIG = 1
 
@@ -152,16 +153,26 @@ def stop(plane: ControlPlane) -> None:
 
 
 def _apply_crd(plane: ControlPlane, crd: Path) -> float:
-    """Server-side apply a CRD and wait until it is Established; return when it became so."""
+    """Server-side apply a CRD and wait until it is Established; return when it became so.
+
+    Polled here rather than with ``kubectl wait``, which fails outright ("<nil> is of the type
+    <nil>") when it reads the CRD before the server has written any condition.
+    """
     plane.kubectl("apply", "--server-side", f"--filename={crd}")
-    waited = plane.kubectl(
-        "wait",
-        "--for=condition=Established",
-        f"--filename={crd}",
-        "--timeout=30s",
-        '--output=jsonpath={.status.conditions[?(@.type=="Established")].lastTransitionTime}',
-    )
-    return datetime.fromisoformat(waited.stdout.strip().replace("Z", "+00:00")).timestamp()
+    deadline = time.monotonic() + CRD_TIMEOUT
+    while True:
+        found = plane.kubectl(
+            "get",
+            f"--filename={crd}",
+            '--output=jsonpath={.status.conditions[?(@.type=="Established")]}',
+        ).stdout.strip()
+        condition = json.loads(found) if found else {}
+        if condition.get("status") == "True":
+            stamp = condition["lastTransitionTime"].replace("Z", "+00:00")
+            return datetime.fromisoformat(stamp).timestamp()
+        if time.monotonic() > deadline:
+            raise EnvTestError(f"the CRD {crd.name} was not Established after {CRD_TIMEOUT:.0f}s")
+        time.sleep(0.1)
 
 
 def _free_port() -> int:
