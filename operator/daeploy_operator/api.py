@@ -20,6 +20,7 @@ from .kinds import resource_path
 from .names import label_selector
 
 REQUEST_TIMEOUT = (5.0, 30.0)
+CONNECTIONS = 32
 
 
 class ApiError(RuntimeError):
@@ -31,7 +32,7 @@ class ApiError(RuntimeError):
 
 
 class Cluster(Protocol):
-    """What the reconciler needs from the cluster; a test can hold it in memory."""
+    """Where the reconciler writes (and reads the few kinds it does not watch)."""
 
     def get(
         self, api_version: str, kind: str, namespace: str | None, name: str
@@ -64,11 +65,14 @@ class ApiServer:
     @classmethod
     def from_environment(cls) -> ApiServer:
         """In a pod: its ServiceAccount; elsewhere: the kubeconfig (KUBECONFIG or ~/.kube)."""
+        configuration = client.Configuration()
         try:
-            config.load_incluster_config()
+            config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
-            config.load_kube_config()
-        return cls(client.ApiClient())
+            config.load_kube_config(client_configuration=configuration)
+        # One connection per worker thread, instead of the default of five per CPU.
+        configuration.connection_pool_maxsize = CONNECTIONS
+        return cls(client.ApiClient(configuration))
 
     def request(
         self,

@@ -1,13 +1,19 @@
-"""kopf registration: every handler only asks for a reconcile of one (namespace, name).
+"""kopf registration: every handler only queues a reconcile of one (namespace, name).
 
 The decisions live in :mod:`.reconciler` and the pure modules it calls; here is only which
-events lead to a reconcile and how failures are retried:
+events lead to a reconcile. Handlers are async and only add a key to a work queue
+(:mod:`.workqueue`), whose worker threads run the reconciles and retry failed ones:
 
-- DaeployService created, changed or found at start-up (resume): reconcile, retried on errors.
-- DaeployService deleted: reconcile what is left of its name.
+- Any event of a DaeployService (created, changed, deleted, or listed at start-up): reconcile its
+  name, except the echo of our own status write.
 - Deployments, Services, Ingresses and pods the operator labelled: reconcile their name, so a
   child deleted or edited by hand is restored and pod problems reach the status within seconds.
 - A resync loop over all names: the safety net for anything missed (see :mod:`.resync`).
+
+The same watches feed kopf indexes (see :mod:`.indexes`), which every reconcile reads instead of
+the API server. Only event handlers are used, no create/update handlers: those make kopf write
+its own bookkeeping into every DaeployService (one more write and watch event per change) and
+need nothing here, since every reconcile converges on the full desired state anyway.
 
 No handler here needs a finalizer, so DaeployServices delete cleanly even without the operator.
 """
@@ -21,7 +27,6 @@ from typing import Any
 import kopf
 
 from daeploy.contract import (
-    API_GROUP,
     API_GROUP_VERSION,
     MANAGED_BY_LABEL,
     MANAGED_BY_OPERATOR,
@@ -30,18 +35,26 @@ from daeploy.contract import (
     SERVICE_LABEL,
 )
 
-from .api import ApiError, ApiServer
+from .api import ApiServer
 from .applied import child_key
-from .coalescing import CoalescingRunner
 from .events import EventPoster
+from .indexes import (
+    IndexedReads,
+    project_child,
+    project_namespace,
+    project_pod,
+    project_version,
+)
 from .reconciler import Reconciler
 from .resync import ResyncLoop
 from .settings import OperatorSettings
+from .workqueue import WorkQueue
 
 SETTINGS = OperatorSettings.from_env()
-# Where kopf keeps its own bookkeeping: annotations, so the status stays the operator's.
-KOPF_PREFIX = f"operator.{API_GROUP}"
 RETRY_DELAY_SECONDS = 5.0
+# A reconcile is a chain of API requests, so names are reconciled in parallel: at 1,000 objects
+# four workers left the operator and the API server mostly idle, waiting on each other.
+WORKERS = 8
 CHILD_KINDS = (
     ("apps/v1", "deployments"),
     ("v1", "services"),
@@ -53,102 +66,121 @@ OUR_CHILDREN = {MANAGED_BY_LABEL: MANAGED_BY_OPERATOR}
 logger = logging.getLogger(__name__)
 
 
+@kopf.index(API_GROUP_VERSION, PLURAL)
+async def version_index(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return project_version(body)
+
+
+@kopf.index("apps/v1", "deployments", id="child_index_deployments")
+@kopf.index("v1", "services", id="child_index_services")
+@kopf.index("networking.k8s.io/v1", "ingresses", id="child_index_ingresses")
+async def child_index(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return project_child(body)
+
+
+@kopf.index("v1", "pods", labels=OUR_CHILDREN)
+async def pod_index(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return project_pod(body)
+
+
+@kopf.index("v1", "namespaces")
+async def namespace_index(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return project_namespace(body)
+
+
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_PREFIX)
-    settings.persistence.finalizer = f"{KOPF_PREFIX}/finalizer"
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     # A watch that silently stops delivering would freeze the operator; reconnect regularly.
     settings.watching.server_timeout = SETTINGS.watch_server_timeout
     settings.watching.client_timeout = SETTINGS.watch_client_timeout
     settings.watching.connect_timeout = 10
-    settings.execution.max_workers = 8
+    # Only warnings become Kubernetes Events; kopf's own "handler succeeded" lines stay quiet:
+    # at 1,000 objects they cost more CPU than the reconciles.
+    settings.posting.level = logging.WARNING
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     api = ApiServer.from_environment()
     instance = os.environ.get("HOSTNAME", OPERATOR_NAME)
-    reconciler = Reconciler(api, SETTINGS, post_event=EventPoster(api, instance))
+    view = IndexedReads.from_indexes(kwargs)
+    reconciler = Reconciler(api, lambda: view, SETTINGS, post_event=EventPoster(api, instance))
     memo.reconciler = reconciler
-    memo.runner = CoalescingRunner(reconciler.reconcile_key)
-    memo.access_runner = CoalescingRunner(reconciler.reconcile_namespace_key)
-    # The safety net re-applies even children no event said changed.
-    memo.resync = ResyncLoop(
-        api,
-        lambda key: memo.runner.run(key, force=True),
-        SETTINGS.resync_seconds,
-        SETTINGS.watch_namespaces,
-        reconcile_namespace=lambda namespace: memo.access_runner.run(namespace, force=True),
+    memo.names = WorkQueue(
+        reconciler.reconcile_key, workers=WORKERS, retry_delay=RETRY_DELAY_SECONDS, name="name"
     )
+    memo.namespaces = WorkQueue(
+        reconciler.reconcile_namespace_key, workers=1, retry_delay=RETRY_DELAY_SECONDS,
+        name="namespace",
+    )  # fmt: skip
+    # The safety net re-applies what drifted without an event saying so.
+    memo.resync = ResyncLoop(
+        view.names,
+        lambda key: memo.names.add(key, force=True),
+        SETTINGS.resync_seconds,
+        reconcile_namespace=lambda namespace: memo.namespaces.add(namespace, force=True),
+    )
+    memo.names.start()
+    memo.namespaces.start()
     memo.resync.start()
 
 
 @kopf.on.cleanup()
-def stop_resync(memo: kopf.Memo, **_: Any) -> None:
+def stop_workers(memo: kopf.Memo, **_: Any) -> None:
     memo.resync.stop()
+    memo.names.stop()
+    memo.namespaces.stop()
 
 
-@kopf.on.probe(id="resync")
-def resync_alive(memo: kopf.Memo, **_: Any) -> bool:
-    """Fails the liveness endpoint if the safety net stopped, so the pod restarts."""
-    if not memo.resync.alive:
-        raise kopf.PermanentError("the resync loop stopped")
+@kopf.on.probe(id="workers")
+async def workers_alive(memo: kopf.Memo, **_: Any) -> bool:
+    """Fails the liveness endpoint if a worker or the safety net died, so the pod restarts.
+
+    Async, so it answers from the event loop even while every worker thread is busy.
+    """
+    if not (memo.resync.alive and memo.names.alive and memo.namespaces.alive):
+        raise kopf.PermanentError("a worker thread or the resync loop stopped")
     return True
 
 
-def _reconcile(memo: kopf.Memo, namespace: str | None, name: Any, *, retry: bool) -> None:
-    if not namespace or not isinstance(name, str) or not name:
-        return
-    try:
-        memo.runner.run((namespace, name))
-    except ApiError as error:
-        if retry:
-            raise kopf.TemporaryError(
-                f"reconcile of {name}: {error}", delay=RETRY_DELAY_SECONDS
-            ) from error
-        logger.warning("reconcile of %s/%s failed: %s", namespace, name, error)
+def _changed(memo: kopf.Memo, event: kopf.RawEvent) -> bool:
+    """False for the echo of the operator's own write, seen again through the watch."""
+    obj = event.get("object") or {}
+    meta = obj.get("metadata") or {}
+    key = child_key(
+        obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("namespace"), meta.get("name", "")
+    )
+    generation = meta.get("generation")
+    return bool(
+        memo.reconciler.applied.observe(
+            key,
+            meta.get("resourceVersion"),
+            deleted=event.get("type") == "DELETED",
+            generation=int(generation) if generation is not None else None,
+        )
+    )
 
 
-def _reconcile_access(memo: kopf.Memo, namespace: str | None) -> None:
-    if not namespace:
-        return
-    try:
-        memo.access_runner.run(namespace)
-    except ApiError as error:
-        logger.warning("namespace access of %s failed: %s", namespace, error)
-
-
-@kopf.on.resume(API_GROUP_VERSION, PLURAL)
-@kopf.on.create(API_GROUP_VERSION, PLURAL)
-def on_new_daeploy_service(spec: kopf.Spec, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _reconcile(memo, namespace, spec.get("name"), retry=True)
-    _reconcile_access(memo, namespace)
-
-
-@kopf.on.update(API_GROUP_VERSION, PLURAL)
-def on_daeploy_service(spec: kopf.Spec, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _reconcile(memo, namespace, spec.get("name"), retry=True)
+def _enqueue(memo: kopf.Memo, namespace: str | None, name: Any) -> None:
+    if namespace and isinstance(name, str) and name:
+        memo.names.add((namespace, name))
 
 
 @kopf.on.event(API_GROUP_VERSION, PLURAL)
-def on_daeploy_service_event(
+async def on_daeploy_service(
     event: kopf.RawEvent, spec: kopf.Spec, namespace: str, memo: kopf.Memo, **_: Any
 ) -> None:
-    if event.get("type") == "DELETED":
-        _reconcile(memo, namespace, spec.get("name"), retry=False)
-        _reconcile_access(memo, namespace)
+    if not _changed(memo, event):
+        return
+    _enqueue(memo, namespace, spec.get("name"))
+    if namespace and event.get("type") in (None, "ADDED", "DELETED"):
+        # The namespace's ServiceAccount and Role are owned by all its DaeployServices.
+        memo.namespaces.add(namespace)
 
 
-def on_child_event(
+async def on_child_event(
     event: kopf.RawEvent, labels: kopf.Labels, namespace: str, memo: kopf.Memo, **_: Any
 ) -> None:
-    obj = event.get("object") or {}
-    meta = obj.get("metadata") or {}
-    key = child_key(obj.get("apiVersion", ""), obj.get("kind", ""), namespace, meta.get("name", ""))
-    changed = memo.reconciler.applied.observe(
-        key, meta.get("resourceVersion"), deleted=event.get("type") == "DELETED"
-    )
-    if not changed:
-        return  # the echo of our own apply: nothing to do
-    # Children carry the service name as label value; names are valid label values unchanged.
-    _reconcile(memo, namespace, labels.get(SERVICE_LABEL), retry=False)
+    if _changed(memo, event):
+        # Children carry the service name as label value; names are valid label values unchanged.
+        _enqueue(memo, namespace, labels.get(SERVICE_LABEL))
 
 
 for _api_version, _plural in CHILD_KINDS:

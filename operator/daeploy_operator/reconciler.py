@@ -1,6 +1,13 @@
-"""One reconcile of one service name in one namespace: read, decide, build, apply, report.
+"""One reconcile of one service name in one namespace, in named phases.
 
-Every path ends in applying the full desired state, so a missed event, an operator restart or a
+- **versions**: each version's Deployment and Service;
+- **main**: which version ``/services/<name>`` serves, and the per-name Service that says so;
+- **routes**: which hosts this namespace holds for the name, and the Ingress that serves them;
+- **status**: each version's conditions, from what the phases above saw and decided.
+
+Every phase reads the cluster from a :class:`~.indexes.IndexedReads` view (the operator's watch
+indexes), builds the full desired state with the pure builders, and applies only what changed.
+Every path ends in the full desired state, so a missed event, an operator restart or a
 hand-edited child heal the same way. All versions of a name are reconciled together because
 they share the per-name Service and Ingress and compete for the main route.
 """
@@ -8,25 +15,20 @@ they share the per-name Service and Ingress and compete for the main route.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from daeploy.contract import (
-    API_GROUP_VERSION,
-    KIND,
-    ROUTE_CLAIM_ANNOTATION,
-    SERVICE_ACCOUNT,
-    VERSION_LABEL,
-)
+from daeploy.contract import ROUTE_CLAIM_ANNOTATION, SERVICE_ACCOUNT, VERSION_LABEL
 from daeploy.names import InvalidNameError, label_value
 
 from . import ownership
 from . import status as status_rules
 from .api import ApiError, Cluster
 from .applied import AppliedRecord, child_key
-from .names import name_child_name, name_labels
+from .indexes import WATCHED_CHILD_KINDS, IndexedReads
+from .names import name_child_name
 from .ownership import NotOwnedError
 from .resources.deployment import build_version_deployment
 from .resources.ingress import build_name_ingress, ingress_hosts
@@ -41,6 +43,7 @@ from .resources.service import (
     selected_version_label,
 )
 from .routing import (
+    MainRoute,
     RouteClaim,
     claim_times,
     group_claim_time,
@@ -54,6 +57,7 @@ from .spec import ServiceVersion
 logger = logging.getLogger(__name__)
 
 EventPoster = Callable[[dict[str, Any], status_rules.Event], None]
+View = Callable[[], IndexedReads]
 
 
 def _no_events(reference: dict[str, Any], event: status_rules.Event) -> None:
@@ -65,25 +69,48 @@ def _utcnow() -> datetime:
 
 
 @dataclass
+class Versions:
+    """What the versions phase found: holders, duplicates, and each holder's availability."""
+
+    holders: list[ServiceVersion]
+    duplicates: dict[str, ServiceVersion]
+    availability: dict[str, status_rules.Condition]
+    deployments: dict[str, dict[str, Any]]
+
+
+@dataclass
+class Routes:
+    """What the routes phase decided for the name in this namespace."""
+
+    holder_namespace: str
+    host: str
+    routes_here: bool
+
+
+@dataclass
 class Reconciler:
     cluster: Cluster
+    """Where writes go: server-side apply, status, deletes."""
+    view: View
+    """What a reconcile reads: the operator's live indexes, or a fresh listing for tools."""
     settings: OperatorSettings
     post_event: EventPoster = _no_events
     clock: Callable[[], datetime] = field(default=_utcnow)
     applied: AppliedRecord = field(default_factory=AppliedRecord)
 
     def reconcile_key(self, key: tuple[str, str], force: bool = False) -> None:
-        """Entry for the coalescing runner, which keys runs by (namespace, name)."""
+        """Entry for the work queue, which keys runs by (namespace, name)."""
         self.reconcile(*key, force=force)
 
     def reconcile_namespace_key(self, namespace: str, force: bool = False) -> None:
-        """Entry for the coalescing runner of namespace access, keyed by namespace."""
+        """Entry for the work queue of namespace access, keyed by namespace."""
         self.reconcile_namespace_access(namespace, force=force)
 
     def reconcile(self, namespace: str, name: str, *, force: bool = False) -> None:
-        """Make one name's children match its versions; ``force`` re-applies unchanged ones."""
+        """Make one name's children match its versions; ``force`` also heals silent drift."""
         now = self.clock()
-        group = self._live_versions(namespace, name)
+        view = self.view()
+        group = _live_versions(view, namespace, name)
         if not group:
             # The garbage collector removes the children of deleted DaeployServices.
             return
@@ -93,95 +120,136 @@ class Reconciler:
                 # Pods of a Deployment cannot start before their ServiceAccount exists. Later
                 # changes of the owners come through the namespace's own runner and the resync.
                 self.reconcile_namespace_access(namespace)
-            self._reconcile_group(namespace, name, group, now, force)
+            versions = self._versions_phase(view, namespace, name, group, force)
+            route, taken = self._main_phase(view, namespace, name, group, versions, now, force)
+            routes = self._routes_phase(view, namespace, name, group, versions, route, taken, force)
+            self._status_phase(group, versions, route, routes, taken, now)
         except ApiError as error:
             # Said on every version's status, not only in the operator's log; then retried.
             self._report_failure(group, error, now)
             raise
 
-    def _reconcile_group(
+    # --- phases ------------------------------------------------------------------------------
+
+    def _versions_phase(
         self,
+        view: IndexedReads,
         namespace: str,
         name: str,
         group: list[ServiceVersion],
-        now: datetime,
         force: bool,
-    ) -> None:
+    ) -> Versions:
+        """Each version's Deployment and Service, then how available each version is."""
         holders, duplicates = split_duplicates(group)
         refused: dict[str, status_rules.Condition] = {}
         for v in holders:
-            refusal = self._apply_version_children(v, force)
+            refusal = self._apply_version_children(view, v, force)
             if refusal:
                 refused[v.resource_name] = refusal
-
-        deployments, pods = self._observe_versions(namespace, name)
+        label = label_value(name)
+        deployments = _by_version(view.children("Deployment", namespace, label))
+        pods: dict[str, list[dict[str, Any]]] = {}
+        for pod in view.children("Pod", namespace, label):
+            pods.setdefault(_version_label(pod), []).append(pod)
         availability = {
-            v.resource_name: refused[v.resource_name]
-            if v.resource_name in refused
-            else status_rules.availability(
+            v.resource_name: refused.get(v.resource_name)
+            or status_rules.availability(
                 v,
                 deployments.get(label_value(v.version)),
                 pods.get(label_value(v.version), []),
             )
             for v in holders
         }
-        claims = claim_times(holders, now)
-        current = self.cluster.get("v1", "Service", namespace, name_child_name(name))
+        return Versions(holders, duplicates, availability, deployments)
+
+    def _main_phase(
+        self,
+        view: IndexedReads,
+        namespace: str,
+        name: str,
+        group: list[ServiceVersion],
+        versions: Versions,
+        now: datetime,
+        force: bool,
+    ) -> tuple[MainRoute, list[NotOwnedError]]:
+        """Decide main and apply the per-name Service; a taken name is noted, not fatal."""
+        claims = claim_times(versions.holders, now)
+        current = view.child("v1", "Service", namespace, name_child_name(name))
         route = main_route(
-            holders,
+            versions.holders,
             claims,
-            {k: c.status for k, c in availability.items()},
+            {k: c.status for k, c in versions.availability.items()},
             selected_version_label(current),
         )
-        # A name's shared children that are someone else's hold every version's routes back.
         taken: list[NotOwnedError] = []
-        try:
-            self._apply(build_name_service(name, namespace, group, route.target), force)
-        except NotOwnedError as error:
-            taken.append(error)
+        self._apply_or_note(
+            view, taken, build_name_service(name, namespace, group, route.target), force
+        )
+        return route, taken
 
-        # The namespace's own host is never contested; the shared one ('' or a host set for it)
-        # goes to the namespace that deployed the name first.
-        host = self._host(namespace)
+    def _routes_phase(
+        self,
+        view: IndexedReads,
+        namespace: str,
+        name: str,
+        group: list[ServiceVersion],
+        versions: Versions,
+        route: MainRoute,
+        taken: list[NotOwnedError],
+        force: bool,
+    ) -> Routes:
+        """The namespace's own host is never contested; the shared one ('' or a host set for
+        it) goes to the namespace that deployed the name first."""
+        host = self.settings.host_for(namespace, view.namespace_annotations(namespace))
         own_host = "" if host else self.settings.namespace_host(namespace)
         claimed_at = group_claim_time(group)
         holder_namespace = route_holder(
-            RouteClaim(namespace, claimed_at), self._other_claims(namespace, name, host)
+            RouteClaim(namespace, claimed_at), _other_claims(view, namespace, name, host)
         )
         hosts = [host] if holder_namespace == namespace else []
         if own_host:
             hosts.append(own_host)
-        routes_here = bool(hosts)
-        if routes_here:
-            if holder_namespace != namespace:
-                holder_namespace, host = namespace, own_host  # status speaks of the own host
-            self._apply_or_note(
-                taken,
-                build_name_ingress(
+        if not hosts:
+            if self._delete_if_ours(view, "networking.k8s.io/v1", "Ingress", namespace, name):
+                logger.info(
+                    "removed the Ingress of %s in %s: namespace %s holds its routes on host %r",
                     name,
                     namespace,
-                    group,
-                    [v.version for v in holders],
-                    main_version=route.target,
-                    hosts=hosts,
-                    ingress_class=self.settings.ingress_class,
-                    claimed_at=claimed_at,
-                ),
-                force,
-            )
-        elif self._delete_if_ours(
-            "networking.k8s.io/v1", "Ingress", namespace, name_child_name(name)
-        ):
-            logger.info(
-                "removed the Ingress of %s in %s: namespace %s holds its routes on host %r",
+                    holder_namespace,
+                    host,
+                )
+            return Routes(holder_namespace, host, routes_here=False)
+        if holder_namespace != namespace:
+            holder_namespace, host = namespace, own_host  # status speaks of the own host
+        self._apply_or_note(
+            view,
+            taken,
+            build_name_ingress(
                 name,
                 namespace,
-                holder_namespace,
-                host,
-            )
+                group,
+                [v.version for v in versions.holders],
+                main_version=route.target,
+                hosts=hosts,
+                ingress_class=self.settings.ingress_class,
+                claimed_at=claimed_at,
+            ),
+            force,
+        )
+        return Routes(holder_namespace, host, routes_here=True)
 
+    def _status_phase(
+        self,
+        group: list[ServiceVersion],
+        versions: Versions,
+        route: MainRoute,
+        routes: Routes,
+        taken: list[NotOwnedError],
+        now: datetime,
+    ) -> None:
+        claims = claim_times(versions.holders, now)
         for v in group:
-            holder = duplicates.get(v.resource_name)
+            holder = versions.duplicates.get(v.resource_name)
             if holder is not None:
                 available, routed = status_rules.duplicate(v, holder)
                 new = status_rules.build_status(
@@ -190,26 +258,28 @@ class Reconciler:
                     routed_=routed,
                     route=route,
                     claimed_at=None,
-                    host=host,
+                    host=routes.host,
                     routes_here=False,
                     available_replicas=0,
                     now=now,
                 )
             else:
-                deployment = deployments.get(label_value(v.version)) or {}
+                deployment = versions.deployments.get(label_value(v.version)) or {}
                 routed_ = (
                     status_rules.not_owned(status_rules.ROUTED, str(taken[0]))
                     if taken
-                    else status_rules.routed(v, route, holder_namespace=holder_namespace, host=host)
+                    else status_rules.routed(
+                        v, route, holder_namespace=routes.holder_namespace, host=routes.host
+                    )
                 )
                 new = status_rules.build_status(
                     v,
-                    available=availability[v.resource_name],
+                    available=versions.availability[v.resource_name],
                     routed_=routed_,
                     route=route,
                     claimed_at=claims.get(v.resource_name),
-                    host=host,
-                    routes_here=routes_here,
+                    host=routes.host,
+                    routes_here=routes.routes_here,
                     available_replicas=int(
                         (deployment.get("status") or {}).get("availableReplicas") or 0
                     ),
@@ -218,68 +288,72 @@ class Reconciler:
                 )
             self._report(v, new)
 
+    # --- namespace access --------------------------------------------------------------------
+
     def reconcile_namespace_access(self, namespace: str, *, force: bool = False) -> None:
         """The namespace's ServiceAccount and events Role, owned by all its DaeployServices.
 
         Separate from the per-name reconcile because it needs every object of the namespace:
         reading them all for each name would make a burst quadratic.
         """
-        owners = self._live_versions(namespace)
+        view = self.view()
+        owners = _live_versions(view, namespace)
         if not owners:
             return
         # The ServiceAccount comes first: pods of a Deployment cannot start without it.
-        self._apply(build_service_account(namespace, owners), force)
-        self._apply(build_events_role(namespace, owners), force)
-        self._apply(build_events_role_binding(namespace, owners), force)
+        self._apply(view, build_service_account(namespace, owners), force)
+        self._apply(view, build_events_role(namespace, owners), force)
+        self._apply(view, build_events_role_binding(namespace, owners), force)
 
-    def _apply(self, manifest: dict[str, Any], force: bool) -> None:
-        """Server-side apply; a child not applied before in this process is checked first."""
-        if not force and self.applied.unchanged(manifest):
-            return
+    # --- writes ------------------------------------------------------------------------------
+
+    def _apply(self, view: IndexedReads, manifest: dict[str, Any], force: bool) -> None:
+        """Server-side apply of a changed child, unless its name is taken by someone else.
+
+        ``force`` (the resync) also re-applies a child that drifted from our last apply without
+        an event saying so; unwatched kinds it always re-applies.
+        """
         meta = manifest["metadata"]
-        key = child_key(
-            manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
-        )
-        if not self.applied.has(key):
-            existing = self.cluster.get(*key[:2], meta.get("namespace"), meta["name"])
-            ownership.check(existing, manifest["kind"], meta["name"])
+        api_version, kind, namespace = manifest["apiVersion"], manifest["kind"], meta["namespace"]
+        watched = (api_version, kind) in WATCHED_CHILD_KINDS
+        live = view.child(api_version, kind, namespace, meta["name"]) if watched else None
+        if self.applied.unchanged(manifest) and not (
+            force and (not watched or self.applied.drifted(manifest, live))
+        ):
+            return
+        if watched:
+            existing = live
+        elif self.applied.has(child_key(api_version, kind, namespace, meta["name"])):
+            existing = None  # checked before our first write in this process
+        else:
+            existing = self.cluster.get(api_version, kind, namespace, meta["name"])
+        ownership.check(existing, kind, meta["name"])
         self.applied.record(manifest, self.cluster.apply(manifest))
 
     def _apply_or_note(
-        self, taken: list[NotOwnedError], manifest: dict[str, Any], force: bool
+        self,
+        view: IndexedReads,
+        taken: list[NotOwnedError],
+        manifest: dict[str, Any],
+        force: bool,
     ) -> None:
         try:
-            self._apply(manifest, force)
+            self._apply(view, manifest, force)
         except NotOwnedError as error:
             taken.append(error)
 
-    def _delete_if_ours(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
-        existing = self.cluster.get(api_version, kind, namespace, name)
+    def _delete_if_ours(
+        self, view: IndexedReads, api_version: str, kind: str, namespace: str, name: str
+    ) -> bool:
+        child = name_child_name(name)
+        existing = view.child(api_version, kind, namespace, child)
         if existing is None or not ownership.owned_by_daeploy(existing):
             return False
-        return self.cluster.delete(api_version, kind, namespace, name)
-
-    def _live_versions(self, namespace: str, name: str | None = None) -> list[ServiceVersion]:
-        versions = []
-        fields = {"spec.name": name} if name else None
-        for obj in self.cluster.list(API_GROUP_VERSION, KIND, namespace, fields=fields):
-            try:
-                version = ServiceVersion.from_object(obj)
-            except (InvalidNameError, KeyError, TypeError, ValueError) as error:
-                logger.warning(
-                    "skipping %s %s/%s: %s",
-                    KIND,
-                    namespace,
-                    (obj.get("metadata") or {}).get("name"),
-                    error,
-                )
-                continue
-            if not version.deleting:
-                versions.append(version)
-        return versions
+        self.applied.forget(child_key(api_version, kind, namespace, child))
+        return self.cluster.delete(api_version, kind, namespace, child)
 
     def _apply_version_children(
-        self, version: ServiceVersion, force: bool
+        self, view: IndexedReads, version: ServiceVersion, force: bool
     ) -> status_rules.Condition | None:
         """Apply a version's Deployment and Service; why not, if they cannot be.
 
@@ -291,7 +365,7 @@ class Reconciler:
             build_version_service(version),
         ):
             try:
-                self._apply(child, force)
+                self._apply(view, child, force)
             except NotOwnedError as error:
                 return status_rules.not_owned(status_rules.AVAILABLE, str(error))
             except ApiError as error:
@@ -299,41 +373,6 @@ class Reconciler:
                     raise
                 return status_rules.refused(f"the API server refused the {child['kind']}: {error}")
         return None
-
-    def _observe_versions(
-        self, namespace: str, name: str
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-        """Deployments and pods of the name, keyed by their version label."""
-        labels = name_labels(name)
-        deployments = {
-            (d["metadata"].get("labels") or {}).get(VERSION_LABEL, ""): d
-            for d in self.cluster.list("apps/v1", "Deployment", namespace, labels)
-        }
-        pods: dict[str, list[dict[str, Any]]] = {}
-        for pod in self.cluster.list("v1", "Pod", namespace, labels):
-            label = (pod["metadata"].get("labels") or {}).get(VERSION_LABEL, "")
-            pods.setdefault(label, []).append(pod)
-        return deployments, pods
-
-    def _host(self, namespace: str) -> str:
-        ns = self.cluster.get("v1", "Namespace", None, namespace) or {}
-        annotations: Mapping[str, str] = (ns.get("metadata") or {}).get("annotations") or {}
-        return self.settings.host_for(namespace, annotations)
-
-    def _other_claims(self, namespace: str, name: str, host: str) -> list[RouteClaim]:
-        """Claims of other namespaces on the same name and host, from their Ingresses."""
-        claims = []
-        for ingress in self.cluster.list(
-            "networking.k8s.io/v1", "Ingress", None, name_labels(name)
-        ):
-            metadata = ingress.get("metadata") or {}
-            if metadata.get("namespace") == namespace or host not in ingress_hosts(ingress):
-                continue
-            claimed_at = (metadata.get("annotations") or {}).get(ROUTE_CLAIM_ANNOTATION) or (
-                metadata.get("creationTimestamp") or ""
-            )
-            claims.append(RouteClaim(metadata.get("namespace", ""), claimed_at))
-        return claims
 
     def _report_failure(self, group: list[ServiceVersion], error: ApiError, now: datetime) -> None:
         for v in group:
@@ -344,8 +383,52 @@ class Reconciler:
                 logger.warning("could not report the failure on %s: %s", v.resource_name, second)
 
     def _report(self, version: ServiceVersion, new: dict[str, Any]) -> None:
+        """Write a changed status; its watch echo is recognised by the answer's resourceVersion."""
         if new == dict(version.status):
             return
-        self.cluster.apply_status(version.reference(), new)
+        written = {**version.reference(), "status": new}
+        self.applied.record(written, self.cluster.apply_status(version.reference(), new))
         for event in status_rules.status_events(version.status, new):
             self.post_event(version.reference(), event)
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def _live_versions(
+    view: IndexedReads, namespace: str, name: str | None = None
+) -> list[ServiceVersion]:
+    versions = []
+    for obj in view.versions(namespace, name):
+        try:
+            version = ServiceVersion.from_object(obj)
+        except (InvalidNameError, KeyError, TypeError, ValueError) as error:
+            logger.warning(
+                "skipping %s/%s: %s", namespace, (obj.get("metadata") or {}).get("name"), error
+            )
+            continue
+        if not version.deleting:
+            versions.append(version)
+    return sorted(versions, key=lambda v: v.resource_name)
+
+
+def _version_label(obj: dict[str, Any]) -> str:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(VERSION_LABEL, "")
+
+
+def _by_version(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {_version_label(o): o for o in objects}
+
+
+def _other_claims(view: IndexedReads, namespace: str, name: str, host: str) -> list[RouteClaim]:
+    """Claims of other namespaces on the same name and host, from their Ingresses."""
+    claims = []
+    for ingress in view.ingresses(label_value(name)):
+        metadata = ingress.get("metadata") or {}
+        if metadata.get("namespace") == namespace or host not in ingress_hosts(ingress):
+            continue
+        claimed_at = (metadata.get("annotations") or {}).get(ROUTE_CLAIM_ANNOTATION) or (
+            metadata.get("creationTimestamp") or ""
+        )
+        claims.append(RouteClaim(metadata.get("namespace", ""), claimed_at))
+    return claims

@@ -3,6 +3,8 @@
 Events can be missed (a dropped watch, a crash between two writes); a periodic full pass heals
 whatever they left behind. One pass per (namespace, name), not per object, and no finalizers,
 unlike per-object kopf timers, so DaeployServices delete cleanly even with the operator away.
+The names come from the operator's indexes, and a forced reconcile re-applies only children
+that drifted from the last apply, so a pass over a settled cluster sends no request at all.
 """
 
 from __future__ import annotations
@@ -12,40 +14,23 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from daeploy.contract import API_GROUP_VERSION, KIND
-
-from .api import ApiError, Cluster
+from .api import ApiError
 
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 
 
-def service_groups(objects: Iterable[dict[str, Any]]) -> list[Key]:
-    """The (namespace, service name) pairs of some DaeployService objects, sorted, once each."""
-    keys = set()
-    for obj in objects:
-        namespace = (obj.get("metadata") or {}).get("namespace")
-        name = (obj.get("spec") or {}).get("name")
-        if namespace and isinstance(name, str) and name:
-            keys.add((namespace, name))
-    return sorted(keys)
-
-
 def resync_once(
-    cluster: Cluster,
+    groups: Iterable[Key],
     reconcile: Callable[[Key], Any],
-    namespaces: Iterable[str] = (),
     reconcile_namespace: Callable[[str], Any] | None = None,
 ) -> int:
-    """Reconcile every group in ``namespaces`` (all when empty); returns how many ran cleanly.
+    """Reconcile every (namespace, name) group; returns how many ran cleanly.
 
     ``reconcile_namespace`` runs once per namespace that has services, before its groups.
     """
-    objects: list[dict[str, Any]] = []
-    for namespace in tuple(namespaces) or (None,):
-        objects.extend(cluster.list(API_GROUP_VERSION, KIND, namespace))
-    groups = service_groups(objects)
+    groups = sorted(set(groups))
     if reconcile_namespace is not None:
         for namespace in sorted({ns for ns, _ in groups}):
             try:
@@ -71,17 +56,15 @@ class ResyncLoop:
 
     def __init__(
         self,
-        cluster: Cluster,
+        groups: Callable[[], Iterable[Key]],
         reconcile: Callable[[Key], Any],
         interval: float,
-        namespaces: Iterable[str] = (),
         reconcile_namespace: Callable[[str], Any] | None = None,
     ) -> None:
-        self._cluster = cluster
+        self._groups = groups
         self._reconcile = reconcile
         self._reconcile_namespace = reconcile_namespace
         self._interval = interval
-        self._namespaces = tuple(namespaces)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="daeploy-resync", daemon=True)
 
@@ -100,11 +83,7 @@ class ResyncLoop:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                resync_once(
-                    self._cluster, self._reconcile, self._namespaces, self._reconcile_namespace
-                )
-            except ApiError as error:
-                logger.warning("resync could not list DaeployServices: %s", error)
+                resync_once(self._groups(), self._reconcile, self._reconcile_namespace)
             except Exception:
                 # The loop is the safety net; one bad pass must not end it.
                 logger.exception("resync pass failed")

@@ -33,6 +33,7 @@ from .spec import ServiceVersion
 AVAILABLE = "Available"
 ROUTED = "Routed"
 READY = "Ready"
+MAIN_VERSION_REASON = "MainVersion"
 CONDITION_TYPES = (READY, AVAILABLE, ROUTED)
 
 IMAGE_PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
@@ -194,7 +195,9 @@ def routed(
             "chart value ingress.namespaceHosts",
         )
     if route.target == ver:
-        return Condition(ROUTED, True, "MainVersion", f"{main_path} and {own_path} route here")
+        return Condition(
+            ROUTED, True, MAIN_VERSION_REASON, f"{main_path} and {own_path} route here"
+        )
     if route.winner == ver:
         return Condition(
             ROUTED,
@@ -388,7 +391,12 @@ def with_reconcile_failure(version: ServiceVersion, message: str, now: datetime)
 
 
 def status_events(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Event]:
-    """Events for what changed between two statuses: Available and Routed transitions."""
+    """Events for what changed between two statuses: Available and Routed transitions.
+
+    A version's first status says only what needs attention (problems) or what users wait for
+    (it became main); "starting" and "routed by version" on every new object would be noise
+    that costs the API server a write per object.
+    """
     before = {c.get("type"): c for c in old.get("conditions") or []}
     events = []
     for cond in new.get("conditions") or []:
@@ -397,7 +405,10 @@ def status_events(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Event]
         prior = before.get(cond["type"])
         if prior and (prior.get("status"), prior.get("reason")) == (cond["status"], cond["reason"]):
             continue
-        kind = "Warning" if cond["reason"] in PROBLEM_REASONS else "Normal"
+        problem = cond["reason"] in PROBLEM_REASONS
+        if prior is None and not problem and cond["reason"] != MAIN_VERSION_REASON:
+            continue
+        kind = "Warning" if problem else "Normal"
         events.append(Event(kind, cond["reason"], cond["message"]))
     return events
 

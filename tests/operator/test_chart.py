@@ -87,17 +87,17 @@ def test_cluster_role_grants_only_the_verbs_the_operator_uses() -> None:
         for resource in rule["resources"]
     }
     assert granted == {
-        (API_GROUP, PLURAL): ["list", "patch", "watch"],
+        (API_GROUP, PLURAL): ["list", "watch"],
         (API_GROUP, f"{PLURAL}/status"): ["patch"],
         (API_GROUP, f"{PLURAL}/finalizers"): ["update"],
-        ("apps", "deployments"): ["create", "get", "list", "patch", "watch"],
-        ("", "services"): ["create", "get", "list", "patch", "watch"],
-        ("networking.k8s.io", "ingresses"): ["create", "delete", "get", "list", "patch", "watch"],
+        ("apps", "deployments"): ["create", "list", "patch", "watch"],
+        ("", "services"): ["create", "list", "patch", "watch"],
+        ("networking.k8s.io", "ingresses"): ["create", "delete", "list", "patch", "watch"],
         ("", "pods"): ["list", "watch"],
         ("", "serviceaccounts"): ["create", "get", "patch"],
         ("rbac.authorization.k8s.io", "roles"): ["create", "get", "patch"],
         ("rbac.authorization.k8s.io", "rolebindings"): ["create", "get", "patch"],
-        ("", "namespaces"): ["get", "list", "watch"],
+        ("", "namespaces"): ["list", "watch"],
         ("", "events"): ["create", "patch", "update"],
         ("apiextensions.k8s.io", "customresourcedefinitions"): ["list", "watch"],
     }

@@ -214,7 +214,7 @@ def test_printer_columns(version_entry: dict[str, Any]) -> None:
 
 
 def test_status_schema_has_what_the_operator_writes(version_entry: dict[str, Any]) -> None:
-    from operator_fakes import T0, service_version
+    from dsvc_objects import T0, service_version
 
     from daeploy_operator.routing import MainRoute
     from daeploy_operator.status import Condition, build_status

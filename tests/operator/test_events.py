@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from operator_fakes import T0, service_version
+from dsvc_objects import T0, service_version
 
 from daeploy.contract import API_GROUP_VERSION, KIND, OPERATOR_NAME
 from daeploy_operator.api import ApiError

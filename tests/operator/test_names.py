@@ -85,6 +85,7 @@ WIRE_VALUES = {
     "MANAGED_BY_LABEL": "app.kubernetes.io/managed-by",
     "MANAGED_BY_OPERATOR": "daeploy-operator",
     "MANAGED_BY_CLI": "daeploy-cli",
+    "CLI_MAIN_FIELD_MANAGER": "daeploy-cli-main",
     "FIELD_MANAGER": "daeploy-operator",
     "SERVICE_LABEL": "daeploy.io/service",
     "VERSION_LABEL": "daeploy.io/version",

@@ -35,6 +35,7 @@ from daeploy.contract import (
 from daeploy.names import service_object_name
 from daeploy_operator.api import ApiError, ApiServer
 from daeploy_operator.events import EventPoster
+from daeploy_operator.indexes import snapshot
 from daeploy_operator.kinds import resource_path
 from daeploy_operator.reconciler import Reconciler
 from daeploy_operator.resync import resync_once
@@ -164,6 +165,7 @@ def _reconciler(operator: OperatorIdentity, **env: str) -> Reconciler:
     """The Reconciler as handlers.py builds it, Events included, acting as the operator."""
     return Reconciler(
         operator.api,
+        lambda: snapshot(operator.api),
         OperatorSettings.from_env(env),
         post_event=EventPoster(operator.api, "rbac-envtest"),
     )
@@ -237,7 +239,7 @@ def test_a_restarted_operator_forces_every_child_and_resyncs_under_the_charts_rb
     assert _condition(_version(admin, ns, NAME, "1.0.0"), "Ready") == ("True", "Ready")
     assert _condition(_version(admin, ns, NAME, "2.0.0"), "Ready") == ("True", "Ready")
 
-    # The safety net as handlers.py starts it: one namespace, and across all namespaces.
+    # The safety net as handlers.py starts it, its names read from the operator's view.
     again = _reconciler(operator)
 
     def forced_access(namespace: str) -> None:
@@ -246,10 +248,9 @@ def test_a_restarted_operator_forces_every_child_and_resyncs_under_the_charts_rb
     def forced(key: tuple[str, str]) -> None:
         again.reconcile_key(key, force=True)
 
-    assert resync_once(operator.api, forced, [ns], reconcile_namespace=forced_access) == 1
-    seen: list[tuple[str, str]] = []
-    resync_once(operator.api, seen.append)
-    assert (ns, NAME) in seen
+    names = [key for key in again.view().names() if key[0] == ns]
+    assert names == [(ns, NAME)]
+    assert resync_once(names, forced, reconcile_namespace=forced_access) == 1
     assert _operator_warnings(caplog) == []
 
 

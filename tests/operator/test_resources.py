@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from operator_fakes import service_version
+from dsvc_objects import service_version
 
 from daeploy.contract import (
     KIND,

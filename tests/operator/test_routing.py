@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from operator_fakes import T0, service_version, stamp
+from dsvc_objects import T0, service_version, stamp
 
 from daeploy.names import label_value
 from daeploy_operator.routing import (

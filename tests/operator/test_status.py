@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from operator_fakes import T0, service_version
+from dsvc_objects import T0, service_version
 
 from daeploy.contract import HOST_ANNOTATION, ROLLOUT_REASON, ROUTE_HELD_REASON, SERVICE_ACCOUNT
 from daeploy.names import service_path, version_path
