@@ -22,6 +22,9 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"  # which tool manages an objec
 MANAGED_BY_OPERATOR = OPERATOR_NAME  # on the operator's children; it only watches those
 MANAGED_BY_CLI = "daeploy-cli"  # on the DaeployService objects the CLI creates
 FIELD_MANAGER = OPERATOR_NAME  # the operator's server-side apply field manager
+# The CLI's server-side apply field managers: MANAGED_BY_CLI's value for the specs and source
+# ConfigMaps it applies, and this one for spec.main alone (assign, deploy --main).
+CLI_MAIN_FIELD_MANAGER = f"{MANAGED_BY_CLI}-main"
 
 # Labels on every child (pods included); notify() puts the same keys on its Events.
 SERVICE_LABEL = "daeploy.io/service"  # label_value() of the service name

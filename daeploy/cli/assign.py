@@ -1,4 +1,8 @@
-"""`daeploy assign`: make one version the main one, the one the service's name routes to."""
+"""`daeploy assign`: make one version the main one, the one the service's name routes to.
+
+The CLI claims main for the chosen version (claim.py) and touches no other version: the operator
+routes the name to the latest claim and marks it, which is what this command waits for.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ import time
 
 import click
 
+from daeploy.cli.claim import claim_main
 from daeploy.cli.errors import CliError
 from daeploy.cli.kube import Connector, Kube
 from daeploy.cli.lookup import one_version
-from daeploy.cli.resource import is_main, object_name, reports_main, spec_version
+from daeploy.cli.resource import is_main, reports_main, spec_version
 from daeploy.cli.spec import check_name, check_version
 from daeploy.cli.table import format_services
 
@@ -51,10 +56,7 @@ def assign(conn: Connector, name: str, version: str, timeout: float) -> None:
     check_version(version)
     kube = conn.kube()
     target, versions = one_version(kube, name, version)
-    kube.patch_service(object_name(target), {"spec": {"main": True}})
-    for obj in versions:
-        if obj is not target and (obj.get("spec") or {}).get("main"):
-            kube.patch_service(object_name(obj), {"spec": {"main": False}})
+    claim_main(kube, target, versions, timeout)
     _wait_for_routing(kube, name, version, timeout)
     click.echo(f"Changed main version of {name} to {version}")
     click.echo(format_services(kube.list_services(name)))

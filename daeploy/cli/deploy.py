@@ -1,9 +1,11 @@
 """`daeploy deploy`: a folder (or an image) becomes a running version, no registry needed.
 
 Order matters: everything that can be checked locally is checked before the cluster is
-contacted. A new version's DaeployService is created first, then its source ConfigMap, owned
-by it (the owner's uid is only known after creation). On a re-deploy the ConfigMap is written
-first, so the rollout the spec change triggers already sees the new source.
+contacted. Every write is a server-side apply of what this deploy asks for (spec.py). A new
+version's DaeployService is applied first, then its source ConfigMap, owned by it (the owner's
+uid is only known after creation). On a re-deploy the ConfigMap is applied first, so the
+rollout the spec change triggers already sees the new source. ``--main`` then claims main
+(claim.py); which version serves the name the operator decides.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from kubernetes.client.exceptions import ApiException
 
+from daeploy.cli.claim import claim_main
 from daeploy.cli.errors import CliError, InputError
 from daeploy.cli.kube import Connector, Kube
 from daeploy.cli.packing import PackedSource, pack
 from daeploy.cli.progress import Expectation, wait_until_ready
-from daeploy.cli.resource import is_main, object_name
 from daeploy.cli.spec import (
     Request,
     check_name,
@@ -28,8 +29,6 @@ from daeploy.cli.spec import (
     source_config_map,
 )
 from daeploy.cli.table import format_services
-
-CONFLICT_RETRIES = 3
 
 
 def _check_input(
@@ -67,51 +66,29 @@ def _check_input(
     return request, packed
 
 
-def _write_with_retry(kube: Kube, request: Request, main: bool) -> dict[str, Any]:
-    """Replace the existing object; retry when someone (the operator) updated it meanwhile."""
-    for attempt in range(CONFLICT_RETRIES):
-        existing = kube.get_service(request.object_name)
-        if existing is None:
-            return kube.create_service(request.body(main))
-        try:
-            return kube.replace_service(request.updated(existing, main))
-        except ApiException as exc:
-            if exc.status != 409 or attempt == CONFLICT_RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
 def apply(
-    kube: Kube, request: Request, packed: PackedSource | None, make_main: bool
+    kube: Kube, request: Request, packed: PackedSource | None, make_main: bool, timeout: float
 ) -> dict[str, Any]:
-    """Create or update the version and its source; returns the DaeployService as written."""
-    siblings = [
-        obj for obj in kube.list_services(request.name) if object_name(obj) != request.object_name
-    ]
+    """Apply the version and its source (and the main claim); returns the object as written."""
     existing = kube.get_service(request.object_name)
-    # Only the user's intent goes into the spec; which version is main the operator decides
-    # (with no claim, the first version deployed).
-    main = make_main or bool(existing and (existing.get("spec") or {}).get("main"))
     config_map = source_config_map(request.name, request.version)
     source_labels = labels(request.name, request.version)
     if existing is not None:
         if packed is not None:
-            kube.write_source(config_map, packed.data, existing, source_labels)
-        written = _write_with_retry(kube, request, main)
+            kube.apply_source(config_map, packed.data, existing, source_labels)
+        written = kube.apply_service(request.body())
         if packed is None:
             kube.delete_config_map(config_map)
     else:
-        written = kube.create_service(request.body(main))
+        written = kube.apply_service(request.body())
         if packed is not None:
             try:
-                kube.write_source(config_map, packed.data, written, source_labels)
+                kube.apply_source(config_map, packed.data, written, source_labels)
             except BaseException:
                 kube.delete_service(request.object_name)
                 raise
     if make_main:
-        for obj in siblings:
-            if (obj.get("spec") or {}).get("main") or is_main(obj):
-                kube.patch_service(object_name(obj), {"spec": {"main": False}})
+        written = claim_main(kube, written, kube.list_services(request.name), timeout)
     return written
 
 
@@ -162,7 +139,7 @@ def deploy(
     host = kube.active_host()
     click.echo(f"Active host: {host}")
     click.echo("Deploying service...")
-    written = apply(kube, request, packed, make_main)
+    written = apply(kube, request, packed, make_main, timeout)
     if not wait:
         click.echo("Service deployment started (follow it with `daeploy ls`)")
         return

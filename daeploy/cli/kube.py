@@ -1,7 +1,10 @@
 """Talking to the cluster the way kubectl does: kubeconfig, context, namespace, API calls.
 
 Every call returns plain JSON dicts (``_preload_content=False``), so the rest of the CLI reads
-DaeployService objects, Events and Pods the same way the tests build them.
+DaeployService objects, Events and Pods the same way the tests build them. The CLI writes by
+server-side apply only: it sends what it wants of an object under its own field manager, and
+the API server merges that with what others (kubectl, the operator) own; nothing is read,
+modified and written back, so there is no conflict to retry.
 """
 
 from __future__ import annotations
@@ -27,17 +30,20 @@ from daeploy.contract import (
     API_GROUP,
     API_GROUP_VERSION,
     API_VERSION,
+    CLI_MAIN_FIELD_MANAGER,
     KIND,
     MANAGED_BY_LABEL,
     MANAGED_BY_OPERATOR,
     PLURAL,
     SOURCE_ARCHIVE_KEY,
 )
+from daeploy.contract import MANAGED_BY_CLI as CLI_FIELD_MANAGER
 
 # (connect, read) seconds: a dead cluster should fail fast, a busy one may answer slowly.
 REQUEST_TIMEOUT = (5, 30)
 _NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+APPLY_PATCH = "application/apply-patch+yaml"  # server-side apply (JSON is YAML)
 
 
 @dataclass(frozen=True)
@@ -170,15 +176,35 @@ class Kube:
                 return None
             raise
 
-    def create_service(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._dsvc(self.custom.create_namespaced_custom_object, body)
+    def apply_service(
+        self, body: dict[str, Any], field_manager: str = CLI_FIELD_MANAGER
+    ) -> dict[str, Any]:
+        """Server-side apply: create the object or update the fields ``field_manager`` owns.
 
-    def replace_service(self, body: dict[str, Any]) -> dict[str, Any]:
-        name = body["metadata"]["name"]
-        return self._dsvc(self.custom.replace_namespaced_custom_object, name, body)
+        Fields this manager applied before and leaves out now are removed; fields other
+        managers own stay. ``force`` takes over fields someone else set, as the user asked.
+        """
+        return self._dsvc(
+            self.custom.patch_namespaced_custom_object,
+            body["metadata"]["name"],
+            body,
+            field_manager=field_manager,
+            force=True,
+            _content_type=APPLY_PATCH,
+        )
 
-    def patch_service(self, object_name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return self._dsvc(self.custom.patch_namespaced_custom_object, object_name, patch)
+    def apply_main(self, object_name: str, main: bool) -> dict[str, Any]:
+        """Apply ``spec.main`` alone, under its own field manager so no other field moves.
+
+        A deploy's apply leaves spec.main out, so it never drops a claim made here.
+        """
+        body = {
+            "apiVersion": API_GROUP_VERSION,
+            "kind": KIND,
+            "metadata": {"name": object_name},
+            "spec": {"main": main},
+        }
+        return self.apply_service(body, CLI_MAIN_FIELD_MANAGER)
 
     def delete_service(self, object_name: str) -> None:
         try:
@@ -189,10 +215,10 @@ class Kube:
 
     # The packed folder -------------------------------------------------------------------
 
-    def write_source(
+    def apply_source(
         self, name: str, data: bytes, owner: dict[str, Any], labels: dict[str, str]
     ) -> None:
-        """Create or replace the source ConfigMap, owned by its DaeployService for cleanup."""
+        """Apply the source ConfigMap, owned by its DaeployService for cleanup."""
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -211,12 +237,15 @@ class Kube:
             },
             "binaryData": {SOURCE_ARCHIVE_KEY: base64.b64encode(data).decode("ascii")},
         }
-        try:
-            self._call(self.core.create_namespaced_config_map, self.namespace, body)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            self._call(self.core.replace_namespaced_config_map, name, self.namespace, body)
+        self._call(
+            self.core.patch_namespaced_config_map,
+            name,
+            self.namespace,
+            body,
+            field_manager=CLI_FIELD_MANAGER,
+            force=True,
+            _content_type=APPLY_PATCH,
+        )
 
     def delete_config_map(self, name: str) -> None:
         try:

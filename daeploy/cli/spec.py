@@ -96,8 +96,10 @@ class Request:
             return list(self.env)
         return [*self.env, {"name": SOURCE_DIGEST_ENV, "value": self.source_digest}]
 
-    def spec(self, main: bool) -> dict[str, Any]:
-        spec: dict[str, Any] = {"name": self.name, "version": self.version, "main": main}
+    def spec(self) -> dict[str, Any]:
+        """Everything a deploy asks for but spec.main: a claim is applied on its own (claim.py),
+        so a deploy without --main leaves an earlier claim in place and makes none."""
+        spec: dict[str, Any] = {"name": self.name, "version": self.version}
         if self.image is not None:
             spec["image"] = self.image
         else:
@@ -111,20 +113,12 @@ class Request:
             spec["env"] = env
         return spec
 
-    def body(self, main: bool) -> dict[str, Any]:
+    def body(self) -> dict[str, Any]:
+        """The object as the CLI applies it: fields left out are the server's defaults or
+        another field manager's."""
         return {
             "apiVersion": API_GROUP_VERSION,
             "kind": KIND,
             "metadata": {"name": self.object_name, "labels": labels(self.name, self.version)},
-            "spec": self.spec(main),
+            "spec": self.spec(),
         }
-
-    def updated(self, existing: dict[str, Any], main: bool) -> dict[str, Any]:
-        """The existing object with our spec: finalizers and annotations others set survive."""
-        body = dict(existing)
-        metadata = dict(body.get("metadata") or {})
-        metadata["labels"] = {**(metadata.get("labels") or {}), **labels(self.name, self.version)}
-        body["metadata"] = metadata
-        body["spec"] = self.spec(main)
-        body.pop("status", None)
-        return body

@@ -1,4 +1,9 @@
-"""Fixtures for CLI tests: the CLI in-process, and a fake API server when a test needs one."""
+"""Fixtures for CLI tests: the CLI in-process, a real API server (envtest) and its operator.
+
+``apiserver`` is a fresh namespace on the session's envtest with KUBECONFIG pointing at it;
+``operator`` runs the real reconciler over that namespace meanwhile; ``kubelet`` serves pod
+logs (see cli_envtest.py for what each stands in for).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_fake_cluster import FakeCluster
+from cli_envtest import ApiNamespace, FakeKubelet, OperatorLoop, write_kubeconfig
 from cli_support import Daeploy, write_service
+from envtest import EnvTest
+
+from daeploy.cli import assign, claim, kill, progress
+
+FAST_POLL = 0.1
 
 
 @pytest.fixture
@@ -26,6 +36,13 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process CLI polls the API server ten times a second instead of once."""
+    for module in (assign, claim, kill, progress):
+        monkeypatch.setattr(module, "POLL_SECONDS", FAST_POLL)
+
+
 @pytest.fixture
 def no_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """KUBECONFIG names a file that does not exist: any cluster access fails with its own error."""
@@ -35,14 +52,34 @@ def no_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
-    cluster = FakeCluster().start()
-    kubeconfig = cluster.write_kubeconfig(tmp_path / "fake-kubeconfig")
+def apiserver(
+    envtest: EnvTest, envtest_namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ApiNamespace]:
+    kubeconfig = write_kubeconfig(envtest, tmp_path / "kubeconfig", envtest_namespace)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    handle = ApiNamespace(envtest, envtest_namespace, kubeconfig)
+    yield handle
+    handle.remove_config_maps()
+
+
+@pytest.fixture
+def operator(apiserver: ApiNamespace) -> Iterator[OperatorLoop]:
+    loop = OperatorLoop(apiserver.envtest, apiserver.namespace).start()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture(scope="session")
+def _kubelet(envtest: EnvTest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeKubelet]:
+    kubelet = FakeKubelet(envtest.api, tmp_path_factory.mktemp("kubelet")).start()
+    yield kubelet
+    kubelet.stop()
+
+
+@pytest.fixture
+def kubelet(_kubelet: FakeKubelet) -> Iterator[FakeKubelet]:
+    yield _kubelet
+    _kubelet.forget()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from daeploy.cli.spec import Request, parse_env
-from daeploy.contract import API_GROUP_VERSION, API_VERSION, KIND, PLURAL, SERVICE_LABEL
+from daeploy.contract import API_VERSION, PLURAL
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / f"{PLURAL}.yaml"
 
@@ -31,37 +31,14 @@ def test_folder_deploy_body_fits_the_crd(schema: dict[str, Any]) -> None:
         port=8080,
         replicas=2,
     )
-    body = request.body(main=True)
+    body = request.body()
     jsonschema.validate(body, schema)
-    assert set(body["spec"]) == {"name", "version", "main", "source", "port", "replicas", "env"}
+    # No spec.main: a deploy's apply must not withdraw a claim; claims are applied on their own.
+    assert set(body["spec"]) == {"name", "version", "source", "port", "replicas", "env"}
 
 
 def test_image_deploy_body_fits_the_crd(schema: dict[str, Any]) -> None:
-    body = Request("yatzee", "1.0.0", env=[], image="localhost/yatzee:1.0.0").body(main=False)
+    body = Request("yatzee", "1.0.0", env=[], image="localhost/yatzee:1.0.0").body()
     jsonschema.validate(body, schema)
     assert "source" not in body["spec"]
     assert "env" not in body["spec"]
-
-
-def test_update_keeps_what_others_own() -> None:
-    existing = {
-        "apiVersion": API_GROUP_VERSION,
-        "kind": KIND,
-        "metadata": {
-            "name": "x",
-            "resourceVersion": "7",
-            "finalizers": ["kopf.zalando.org/KopfFinalizerMarker"],
-            "annotations": {"kopf.zalando.org/last-handled-configuration": "{}"},
-            "labels": {"team": "a"},
-        },
-        "spec": {"name": "die_roller", "version": "1.0.0", "image": "old:1"},
-        "status": {"phase": "running"},
-    }
-    body = Request("die_roller", "1.0.0", env=[], source_digest="d").updated(existing, main=True)
-    assert body["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]
-    assert body["metadata"]["resourceVersion"] == "7"
-    assert body["metadata"]["labels"]["team"] == "a"
-    assert body["metadata"]["labels"][SERVICE_LABEL] == "die_roller"
-    assert "image" not in body["spec"]
-    assert "status" not in body
-    assert existing["spec"]["image"] == "old:1"

@@ -1,7 +1,10 @@
 """Every failure a user can cause, through the installed `daeploy` script: one line, no traceback.
 
 Each case runs the real console script in a subprocess (so the entry point and its error
-handling are what is tested) against a kubeconfig, a folder or the fake API server set up for it.
+handling are what is tested) against a kubeconfig, a folder or a namespace of a real API server
+(envtest) set up for it. The API server's own refusals are real too: a ServiceAccount without
+permissions gets its 403, a CRD that is not served its 404. Only the HTTP 500 comes from a
+stand-in (cli_envtest.ErrorServer): a healthy server cannot be made to fail that way.
 Exit code 1 for a failure, 2 for a usage error; click's usage header is the only extra output
 allowed, and only for exit code 2.
 """
@@ -12,16 +15,23 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cli_fake_cluster import FakeCluster
+from cli_envtest import (
+    ApiNamespace,
+    ErrorServer,
+    crd_not_served,
+    service_account_kubeconfig,
+    write_kubeconfig,
+)
 from cli_support import write_service
+from envtest import EnvTest
 
 from daeploy.cli import main as cli_main
-from daeploy.contract import API_GROUP, CRD_NAME, DEBUG_ENV, PLURAL
-from daeploy.names import version_object_name
+from daeploy.contract import DEBUG_ENV
 
 SCRIPT = Path(sys.executable).parent / "daeploy"
 DEAD_SERVER = "https://127.0.0.1:1"  # nothing listens on port 1: connection refused at once
@@ -46,7 +56,7 @@ users:
 """
 
 
-# name -> what KUBECONFIG points at ("fake": the fake API server's, None: nothing there)
+# name -> what KUBECONFIG points at ("envtest": the namespace's on envtest, None: nothing there)
 KUBECONFIGS: dict[str, str | bytes | None] = {
     "missing": None,
     "malformed": "apiVersion: v1\nclusters: [\n  - {name: c\n",
@@ -66,19 +76,15 @@ KUBECONFIGS: dict[str, str | bytes | None] = {
 
 @dataclass
 class World:
-    """What a case may set up: a scratch folder and a fake API server."""
+    """What a case may set up: a scratch folder and a namespace on envtest."""
 
     tmp: Path
-    fake: FakeCluster
+    cluster: ApiNamespace
+    stack: ExitStack
+    kubeconfig: Path | None = field(default=None)  # instead of the case's, when set
 
     def add_service(self, name: str = "die", version: str = "1.0.0") -> None:
-        self.fake.add(
-            PLURAL,
-            {
-                "metadata": {"name": version_object_name(name, version)},
-                "spec": {"name": name, "version": version, "main": True},
-            },
-        )
+        self.cluster.create(name, version, main=True)
 
 
 def nothing(world: World) -> None:
@@ -112,11 +118,10 @@ def one_service(world: World) -> None:
 
 
 def forbidding(world: World) -> None:
-    world.fake.refusal = (
-        403,
-        "Forbidden",
-        f'{CRD_NAME} is forbidden: User "dev" cannot list resource '
-        f'"{PLURAL}" in API group "{API_GROUP}" in the namespace "demo"',
+    """The user is a ServiceAccount no Role grants anything."""
+    cluster = world.cluster
+    world.kubeconfig = service_account_kubeconfig(
+        cluster.envtest, world.tmp / "dev-kubeconfig", cluster.namespace, "dev"
     )
 
 
@@ -126,11 +131,14 @@ def forbidden_service_folder(world: World) -> None:
 
 
 def failing(world: World) -> None:
-    world.fake.refusal = (500, "InternalError", "etcdserver: request timed out")
+    server = ErrorServer()
+    world.stack.callback(server.stop)
+    world.kubeconfig = world.tmp / "failing-kubeconfig"
+    world.kubeconfig.write_text(kubeconfig_text(server=server.url))
 
 
 def no_crd(world: World) -> None:
-    world.fake.crd_installed = False
+    world.stack.enter_context(crd_not_served(world.cluster.api))
 
 
 def existing_project(world: World) -> None:
@@ -155,7 +163,7 @@ class Case:
     args: tuple[str, ...]  # "{tmp}" is the scratch folder, "{readonly}" a folder nobody can write
     keywords: tuple[str, ...]
     exit_code: int = 1
-    kubeconfig: str = "fake"
+    kubeconfig: str = "envtest"
     setup: Callable[[World], None] = nothing
     stdin: str = ""
 
@@ -199,7 +207,7 @@ CASES = [
     Case(
         "unknown-context",
         ("--context", "prod", "ls"),
-        ("--context 'prod'", "available contexts: fake-ctx"),
+        ("--context 'prod'", "available contexts: envtest"),
         exit_code=2,
     ),
     Case("cluster-down", ("ls",), ("connection refused", DEAD_SERVER), kubeconfig="dead"),
@@ -222,14 +230,19 @@ CASES = [
         ("namespace 'nope' does not exist", "kubectl create namespace"),
         setup=service_folder,
     ),
-    Case("permission-denied-403", ("ls",), ("permission denied", "403"), setup=forbidding),
+    Case(
+        "permission-denied-403",
+        ("ls",),
+        ("permission denied", "403", "cannot list resource"),
+        setup=forbidding,
+    ),
     Case(
         "deploy-permission-denied-403",
         ("deploy", "die", "1.0.0", SVC),
         ("permission denied", "403"),
         setup=forbidden_service_folder,
     ),
-    Case("api-server-error-500", ("ls",), ("500", "try again"), setup=failing),
+    Case("api-server-error-500", ("ls",), ("500", "etcdserver", "try again"), setup=failing),
     Case("crd-not-installed", ("ls",), ("CRD is not installed", "helm install"), setup=no_crd),
     # The command line --------------------------------------------------------------------
     Case("unknown-command", ("frobnicate",), ("No such command 'frobnicate'",), exit_code=2),
@@ -334,18 +347,18 @@ def error_lines(stderr: str, exit_code: int) -> list[str]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    fake = FakeCluster().start()
-    try:
-        yield World(tmp_path, fake)
-    finally:
-        fake.stop()
+def world(envtest: EnvTest, envtest_namespace: str, tmp_path: Path) -> Iterator[World]:
+    cluster = ApiNamespace(envtest, envtest_namespace, tmp_path / "envtest-kubeconfig")
+    with ExitStack() as stack:
+        yield World(tmp_path, cluster, stack)
 
 
 def kubeconfig_for(case: Case, world: World) -> Path:
+    if world.kubeconfig is not None:
+        return world.kubeconfig
     path = world.tmp / "kubeconfig"
-    if case.kubeconfig == "fake":
-        return world.fake.write_kubeconfig(path)
+    if case.kubeconfig == "envtest":
+        return write_kubeconfig(world.cluster.envtest, path, world.cluster.namespace)
     if case.kubeconfig == "folder":
         return path
     content = KUBECONFIGS[case.kubeconfig]
