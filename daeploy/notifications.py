@@ -51,7 +51,7 @@ logger = logging.getLogger("daeploy.notifications")
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MAX_MESSAGE_LENGTH = 1024
 _QUEUE_SIZE = 1000
-_CONFLICT_RETRIES = 3
+_CONFLICT_RETRIES = 10
 
 
 class Severity(IntEnum):
@@ -214,11 +214,12 @@ class KubernetesEvents:
     def _bump(self, name: str, stamp: str) -> dict[str, Any]:
         """Raise count of an Event made earlier (by another replica or an earlier run)."""
         for _ in range(_CONFLICT_RETRIES):
-            # A patch answers with the object: it reads count and resourceVersion without "get".
+            # An empty patch changes nothing (no write, no new resourceVersion) and answers with
+            # the object: it reads count and resourceVersion without "get".
             touched = self._request(
                 "PATCH",
                 f"{self._events_path}/{name}",
-                json={"lastTimestamp": stamp},
+                json={},
                 content_type="application/merge-patch+json",
             )
             if touched.status_code != 200:

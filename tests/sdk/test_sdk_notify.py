@@ -1,41 +1,173 @@
-"""notify: logs outside the cluster; Kubernetes Events (count bumped on repeats) inside."""
+"""notify: logs outside the cluster; Kubernetes Events (count bumped on repeats) inside.
+
+Inside the cluster, the SDK talks to envtest's real kube-apiserver (tests/envtest.py) exactly as in
+a service's pod: the operator's own ServiceAccount, events Role and RoleBinding for the namespace
+(so only create, update and patch on events are allowed, no get), a token from the TokenRequest
+API and envtest's CA in the files the SDK reads from the mounted service account folder, and the
+environment variables of the operator's Deployment plus Kubernetes' KUBERNETES_SERVICE_HOST/PORT.
+Conflicts, AlreadyExists and 401s are the server's own.
+
+One stand-in remains, in test_hanging_api_does_not_hold_up_notify: a listening socket that never
+answers, because a healthy API server cannot be made to hang.
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
+import socket
+import ssl
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from sdk_fake_kube import FakeEventsAPI
+import yaml
+from envtest import EnvTest
 from sdk_support import free_port
 
+from daeploy import notifications
 from daeploy.communication import Severity, notify
 from daeploy.contract import (
     API_GROUP_VERSION,
     EMAILS_ANNOTATION,
     EVENT_REASON,
     KIND,
+    SERVICE_ACCOUNT,
     SERVICE_LABEL,
     SEVERITY_ANNOTATION,
     VERSION_LABEL,
 )
-from daeploy.notifications import Notifier, event_name, notifier_from_config, set_notifier
+from daeploy.names import version_object_name
+from daeploy.notifications import (
+    Notifier,
+    default_notifier,
+    event_name,
+    notifier_from_config,
+    notifier_from_env,
+    set_notifier,
+)
+from daeploy_operator.api import ApiServer
+from daeploy_operator.kinds import resource_path
+from daeploy_operator.resources.deployment import build_version_deployment
+from daeploy_operator.resources.rbac import (
+    build_events_role,
+    build_events_role_binding,
+    build_service_account,
+)
+from daeploy_operator.spec import ServiceVersion
 
-TARGET = {
-    "namespace": "games",
-    "resource_name": "yatzee-v1-0-0-7e6ea3f8",
-    "resource_uid": "0b0c3f44-5f5e-4a4e-9b36-2f0d6c7d7e10",
-    "service_name": "yatzee",
-    "service_version": "1.0.0",
-}
+SERVICE = "yatzee"
+VERSION = "1.0.0"
+TOKEN_SECONDS = 3600  # what the kubelet asks for a projected service account token
+RBAC_PROPAGATION_TIMEOUT = 10.0
+SELF_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A service's pod as the SDK in it sees the cluster, and the admin's view of its Events."""
+
+    admin: ApiServer
+    namespace: str
+    resource_name: str
+    resource_uid: str
+    token_file: Path
+
+    def events(self) -> dict[str, dict[str, Any]]:
+        return {e["metadata"]["name"]: e for e in self.admin.list("v1", "Event", self.namespace)}
+
+    def event(self, msg: str, severity: Severity) -> dict[str, Any]:
+        return self.events()[event_name(self.resource_name, msg, severity)]
+
+
+def _ca_file(envtest: EnvTest) -> Path:
+    kubeconfig = yaml.safe_load(envtest.kubeconfig.read_text())
+    return Path(kubeconfig["clusters"][0]["cluster"]["certificate-authority"])
+
+
+def _allowed(envtest: EnvTest, token: str, namespace: str, verb: str) -> bool:
+    """Asked with the pod's own token, as the SDK's requests are."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {
+            "resourceAttributes": {"namespace": namespace, "verb": verb, "resource": "events"}
+        },
+    }
+    verify = ssl.create_default_context(cafile=str(_ca_file(envtest)))
+    headers = {"authorization": f"Bearer {token}"}
+    answer = httpx.post(
+        envtest.server + SELF_ACCESS_REVIEWS, json=review, headers=headers, verify=verify
+    )
+    answer.raise_for_status()
+    return bool(answer.json()["status"].get("allowed"))
 
 
 @pytest.fixture
-def api() -> Iterator[FakeEventsAPI]:
-    server = FakeEventsAPI()
-    yield server
-    server.close()
+def pod(
+    envtest: EnvTest, envtest_namespace: str, sdk_env: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Pod]:
+    """The service's DaeployService and what the operator gives its pods, on envtest."""
+    admin, ns = envtest.api, envtest_namespace
+    dsvc = {
+        "apiVersion": API_GROUP_VERSION,
+        "kind": KIND,
+        "metadata": {"name": version_object_name(SERVICE, VERSION), "namespace": ns},
+        "spec": {"name": SERVICE, "version": VERSION, "image": f"localhost/{SERVICE}:{VERSION}"},
+    }
+    created = admin.request("POST", resource_path(API_GROUP_VERSION, KIND, ns), body=dsvc)
+    version = ServiceVersion.from_object(created or {})
+    for build in (build_service_account, build_events_role, build_events_role_binding):
+        admin.create(build(ns, [version]))
+    request = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": TOKEN_SECONDS},
+    }
+    path = resource_path("v1", "ServiceAccount", ns, SERVICE_ACCOUNT, "token")
+    token = (admin.request("POST", path, body=request) or {})["status"]["token"]
+    # The authorizer learns of the new Role and RoleBinding from a watch.
+    deadline = time.monotonic() + RBAC_PROPAGATION_TIMEOUT
+    while not _allowed(envtest, token, ns, "create"):
+        assert time.monotonic() < deadline, "the events Role was never granted"
+        time.sleep(0.05)
+    # What makes the bump tests mean something: the SDK cannot read an Event back.
+    assert not _allowed(envtest, token, ns, "get")
+
+    # The mounted service account folder, and the environment of the pod.
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text(token)
+    shutil.copyfile(_ca_file(envtest), account / "ca.crt")
+    sdk_env.setattr(notifications, "SERVICE_ACCOUNT_DIR", account)
+    server = urlsplit(envtest.server)
+    sdk_env.setenv("KUBERNETES_SERVICE_HOST", str(server.hostname))
+    sdk_env.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
+    deployment = build_version_deployment(version, runtime_image="unused")
+    for variable in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+        field = variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        assert field in (None, "metadata.namespace"), variable
+        sdk_env.setenv(variable["name"], ns if field else variable["value"])
+    set_notifier(None)
+    yield Pod(admin, ns, version.resource_name, version.uid, account / "token")
+    default_notifier().close()
+    set_notifier(None)
+
+
+# Only for the tests without an API server to reach.
+TARGET = {
+    "namespace": "games",
+    "resource_name": version_object_name(SERVICE, VERSION),
+    "resource_uid": "0b0c3f44-5f5e-4a4e-9b36-2f0d6c7d7e10",
+    "service_name": SERVICE,
+    "service_version": VERSION,
+}
 
 
 @pytest.fixture
@@ -75,17 +207,13 @@ def test_bad_arguments_name_the_fix(local_notify: None) -> None:
         notify("x", Severity.INFO, timer=-1)
 
 
-def test_events_are_created_and_counted(api: FakeEventsAPI) -> None:
-    notifier = notifier_from_config(api.url, api.token, verify=False, **TARGET)
-    try:
-        for _ in range(3):
-            notifier.notify("YATZEE!!!", Severity.INFO, emails=["a@example.com", "b@example.com"])
-        notifier.notify("YATZEE!!!", Severity.CRITICAL)
-        assert notifier.flush(10)
-    finally:
-        notifier.close()
-    name = event_name(TARGET["resource_name"], "YATZEE!!!", Severity.INFO)
-    event = api.events[("games", name)]
+def test_in_a_pod_notify_creates_and_counts_events(pod: Pod) -> None:
+    for _ in range(3):
+        notify("YATZEE!!!", Severity.INFO, emails=["a@example.com", "b@example.com"])
+    notify("YATZEE!!!", Severity.CRITICAL)
+    assert default_notifier().flush(10)
+
+    event = pod.event("YATZEE!!!", Severity.INFO)
     assert event["count"] == 3
     assert event["reason"] == EVENT_REASON
     assert event["type"] == "Normal"
@@ -93,63 +221,81 @@ def test_events_are_created_and_counted(api: FakeEventsAPI) -> None:
     assert event["involvedObject"] == {
         "apiVersion": API_GROUP_VERSION,
         "kind": KIND,
-        "name": TARGET["resource_name"],
-        "uid": TARGET["resource_uid"],
-        "namespace": "games",
+        "name": pod.resource_name,
+        "uid": pod.resource_uid,
+        "namespace": pod.namespace,
     }
     assert event["metadata"]["annotations"] == {
         SEVERITY_ANNOTATION: "INFO",
-        SERVICE_LABEL: "yatzee",
-        VERSION_LABEL: "1.0.0",
+        SERVICE_LABEL: SERVICE,
+        VERSION_LABEL: VERSION,
         EMAILS_ANNOTATION: "a@example.com,b@example.com",
     }
-    critical = api.events[
-        ("games", event_name(TARGET["resource_name"], "YATZEE!!!", Severity.CRITICAL))
-    ]
+    critical = pod.event("YATZEE!!!", Severity.CRITICAL)
     assert critical["type"] == "Warning"
     assert critical["count"] == 1
-    assert len(api.events) == 2
+    assert len(pod.events()) == 2
 
 
-def test_an_event_from_an_earlier_process_is_bumped(api: FakeEventsAPI) -> None:
-    first = notifier_from_config(api.url, api.token, verify=False, **TARGET)
+def test_an_event_from_an_earlier_process_is_bumped(pod: Pod) -> None:
+    """The new process gets a real 409 AlreadyExists and reads count through patch answers."""
+    first = notifier_from_env()
     first.notify("restarted", Severity.WARNING)
     assert first.flush(10)
     first.close()
-    name = event_name(TARGET["resource_name"], "restarted", Severity.WARNING)
-    api.events[("games", name)]["count"] = 7  # as if sent 7 times before
+    name = event_name(pod.resource_name, "restarted", Severity.WARNING)
+    # As if sent 7 times before.
+    pod.admin.request(
+        "PATCH",
+        resource_path("v1", "Event", pod.namespace, name),
+        body={"count": 7},
+        content_type=MERGE_PATCH,
+    )
 
-    second = notifier_from_config(api.url, api.token, verify=False, **TARGET)
+    second = notifier_from_env()
     second.notify("restarted", Severity.WARNING)
     second.notify("restarted", Severity.WARNING)
     assert second.flush(10)
     second.close()
-    assert api.events[("games", name)]["count"] == 9
-    assert api.events[("games", name)]["type"] == "Warning"
+    event = pod.event("restarted", Severity.WARNING)
+    assert event["count"] == 9
+    assert event["type"] == "Warning"
 
 
-def test_two_replicas_do_not_lose_counts(api: FakeEventsAPI) -> None:
-    replicas = [notifier_from_config(api.url, api.token, verify=False, **TARGET) for _ in range(2)]
-    for _ in range(5):
-        for replica in replicas:
+def test_two_replicas_do_not_lose_counts(pod: Pod, caplog: pytest.LogCaptureFixture) -> None:
+    """Each replica patches count on the resourceVersion it last saw; the server answers 409
+    Conflict when the other one wrote in between."""
+    replicas = [notifier_from_env() for _ in range(2)]
+    try:
+        # In turn: the first replica's remembered resourceVersion is stale on its second send,
+        # so a count of 3 (not 2) needs the server's Conflict.
+        for replica in (replicas[0], replicas[1], replicas[0]):
             replica.notify("tick", Severity.INFO)
-    for replica in replicas:
-        assert replica.flush(10)
-        replica.close()
-    assert (
-        api.events[("games", event_name(TARGET["resource_name"], "tick", Severity.INFO))]["count"]
-        == 10
-    )
+            assert replica.flush(10)
+        assert pod.event("tick", Severity.INFO)["count"] == 3
+        # At once.
+        for _ in range(5):
+            for replica in replicas:
+                replica.notify("tick", Severity.INFO)
+        for replica in replicas:
+            assert replica.flush(10)
+    finally:
+        for replica in replicas:
+            replica.close()
+    assert pod.event("tick", Severity.INFO)["count"] == 13
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-def test_refused_token_is_logged_not_raised(
-    api: FakeEventsAPI, caplog: pytest.LogCaptureFixture
-) -> None:
-    notifier = notifier_from_config(api.url, "wrong", verify=False, **TARGET)
+def test_refused_token_is_logged_not_raised(pod: Pod, caplog: pytest.LogCaptureFixture) -> None:
+    """A token whose signature the API server does not accept: a real 401."""
+    header, claims, signature = pod.token_file.read_text().split(".")
+    forged = signature[::-1] if signature[::-1] != signature else signature + "x"
+    pod.token_file.write_text(f"{header}.{claims}.{forged}")
+    notifier = notifier_from_env()
     assert notifier.notify("hello", Severity.INFO) is True
     assert notifier.flush(10)
     notifier.close()
-    assert not api.events
+    assert pod.events() == {}
     assert any("answered 401" in r.getMessage() for r in caplog.records)
 
 
@@ -163,9 +309,18 @@ def test_unreachable_api_never_blocks_the_caller(caplog: pytest.LogCaptureFixtur
     assert any("not recorded as an Event" in r.getMessage() for r in caplog.records)
 
 
-def test_hanging_api_does_not_hold_up_notify(api: FakeEventsAPI) -> None:
-    api.hang = True
-    notifier = notifier_from_config(api.url, api.token, verify=False, timeout=0.5, **TARGET)
+@pytest.fixture
+def silent_api() -> Iterator[str]:
+    """The one stand-in: a port whose connections are accepted (by the kernel's listen backlog)
+    but never answered. A healthy API server cannot be made to hang, so no envtest here."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_hanging_api_does_not_hold_up_notify(silent_api: str) -> None:
+    notifier = notifier_from_config(silent_api, "token", verify=False, timeout=0.5, **TARGET)
     for index in range(2):
         assert notifier.notify(f"message {index}", Severity.INFO) is True
     # Queued, not sent: the caller got its answer while the API has not answered.
