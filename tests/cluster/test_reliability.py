@@ -571,17 +571,17 @@ def test_invalid_manifests_are_refused_naming_the_field_and_change_nothing(
 # Exactly what the operator's ClusterRole grants: (API group, resource) -> verbs. Everything the
 # operator does needs these and nothing else (see charts/daeploy-operator/templates/clusterrole).
 OPERATOR_RULES = {
-    (API_GROUP, PLURAL): {"list", "watch", "patch"},
+    (API_GROUP, PLURAL): {"list", "watch"},
     (API_GROUP, f"{PLURAL}/status"): {"patch"},
     (API_GROUP, f"{PLURAL}/finalizers"): {"update"},
-    ("apps", "deployments"): {"get", "list", "watch", "create", "patch"},
-    ("", "services"): {"get", "list", "watch", "create", "patch"},
-    ("networking.k8s.io", "ingresses"): {"get", "list", "watch", "create", "patch", "delete"},
+    ("apps", "deployments"): {"list", "watch", "create", "patch"},
+    ("", "services"): {"list", "watch", "create", "patch"},
+    ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
     ("", "pods"): {"list", "watch"},
     ("", "serviceaccounts"): {"get", "create", "patch"},
     ("rbac.authorization.k8s.io", "roles"): {"get", "create", "patch"},
     ("rbac.authorization.k8s.io", "rolebindings"): {"get", "create", "patch"},
-    ("", "namespaces"): {"get", "list", "watch"},
+    ("", "namespaces"): {"list", "watch"},
     ("", "events"): {"create", "update", "patch"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
 }
@@ -591,11 +591,13 @@ OPERATOR_CAN_I = [
     ("patch", "deployments.apps", (), True),
     ("create", "deployments.apps", (), True),
     ("watch", "pods", (), True),
-    ("get", "services", (), True),
+    ("list", "services", (), True),
+    ("get", "services", (), False),  # read from the operator's watches
     ("delete", "ingresses.networking.k8s.io", (), True),
     ("patch", CRD_NAME, ("--subresource=status",), True),
     ("create", "events", (), True),
-    ("get", "namespaces", (), True),
+    ("watch", "namespaces", (), True),
+    ("get", "namespaces", (), False),
     ("create", "serviceaccounts", (), True),
     ("get", "serviceaccounts", (), True),  # is the namespace's daeploy-service ours?
     ("patch", "roles.rbac.authorization.k8s.io", (), True),
@@ -611,6 +613,7 @@ OPERATOR_CAN_I = [
     ("update", "deployments.apps", (), False),
     ("delete", "services", (), False),
     ("create", CRD_NAME, (), False),
+    ("patch", CRD_NAME, (), False),  # kopf keeps no bookkeeping in the objects
     ("delete", CRD_NAME, (), False),
     ("update", CRD_NAME, ("--subresource=status",), False),
     ("delete", "namespaces", (), False),
