@@ -517,9 +517,12 @@ def apiserver_requests(cluster: Cluster) -> dict[str, dict[str, float]]:
 
 
 def requests_between(
-    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], top: int = 12
+    before: dict[str, dict[str, float]],
+    after: dict[str, dict[str, float]],
+    top: int | None = 12,
 ) -> list[dict[str, Any]]:
-    """The request kinds that took the API server longest in between, longest first.
+    """The request kinds that took the API server longest in between, longest first (all of
+    them with ``top=None``).
 
     WATCH is left out: a watch's duration is how long it stayed open, not work.
     """

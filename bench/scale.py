@@ -53,6 +53,7 @@ from cluster_bench import (
     write_results,
 )
 
+from daeploy.contract import PLURAL
 from daeploy.names import service_object_name
 from daeploy_operator.api import ApiServer
 
@@ -150,7 +151,7 @@ def run_size(
         complete = {p: t.complete_at for p, t in tallies.items()}
         converged = None if None in complete.values() else max(complete.values()) - start
         end = time.monotonic()
-        requests = requests_between(requests_before, apiserver_requests(cluster))
+        requests = requests_between(requests_before, apiserver_requests(cluster), top=None)
         container = operator_container_state(cluster, operator_namespace)
         container["restarts"] -= restarts_before
         time.sleep(5.0)  # the operator's tail of child events and Event posts
@@ -182,11 +183,42 @@ def run_size(
         "operator_restarts": container["restarts"],
         "operator_last_termination": container["last_termination"],
         "apiserver_busiest_requests": requests,
+        "operator_requests_per_object": operator_requests_per_object(requests, size),
         "during_convergence": {n: s.between(start, end) for n, s in samplers.items()},
         "operator_idle_before_mib": round(samplers["operator"].samples[0].rss_mib, 1),
         "operator_during_delete": samplers["operator"].between(delete_start, time.monotonic()),
     }
     return result
+
+
+# Requests attributed to the operator by their kind. The API server's metrics carry no user, but
+# only the operator server-side applies these kinds (the bench applies the DaeployServices
+# themselves, controllers use POST and PUT), and only it reads these kinds with GET or LIST while
+# a run converges (kopf's watches list once at start). "POST events" also counts the
+# controllers' Events, so it is an upper bound.
+OPERATOR_READ_KINDS = {
+    "services", "deployments", "ingresses", "pods", "namespaces", "serviceaccounts", "roles",
+    "rolebindings",
+}  # fmt: skip
+
+
+def operator_requests_per_object(requests: list[dict[str, Any]], size: int) -> dict[str, float]:
+    writes = reads = events = 0
+    for row in requests:
+        verb, _, resource = row["request"].partition(" ")
+        if (verb == "APPLY" and resource != PLURAL) or (verb, resource) == ("DELETE", "ingresses"):
+            writes += row["count"]
+        elif verb in ("GET", "LIST") and (
+            resource in OPERATOR_READ_KINDS or (verb, resource) == ("LIST", PLURAL)
+        ):
+            reads += row["count"]
+        elif (verb, resource) == ("POST", "events"):
+            events += row["count"]
+    return {
+        "writes": round(writes / size, 2),
+        "reads": round(reads / size, 2),
+        "events_at_most": round(events / size, 2),
+    }
 
 
 def previous_runs() -> list[dict[str, Any]]:
@@ -273,6 +305,8 @@ def main() -> None:
         state = "" if r["converged_seconds"] else f" (not converged: {r['progress_at_end']})"
         print(f"\n{r['size']}: API server time by request while converging{state}")
         busiest = r["apiserver_busiest_requests"][:8]
+        per_object = r.get("operator_requests_per_object") or {}
+        print(f"operator requests per object: {per_object}")
         print_table(
             ["request", "count", "seconds", "MiB out"],
             [[q["request"], q["count"], q["seconds"], q["mib"]] for q in busiest],
