@@ -68,6 +68,12 @@ PERMANENT_REASONS = frozenset(
 SERVICE_ACCOUNT = "daeploy-service"  # ServiceAccount in every namespace with services
 EVENTS_ROLE = "daeploy-service-events"  # its Role and RoleBinding
 
+# Access control (daeploy/access): what a Role grants, as its `resources:` entries spell it, on
+# DaeployServices in the service's namespace, `resourceNames:` the service name. The
+# SubjectAccessReview asks for the part after the slash as the subresource.
+INVOKE_RESOURCE = f"{PLURAL}/invoke"  # verb create: call the service's entrypoints
+PARAMETERS_RESOURCE = f"{PLURAL}/parameters"  # verb update: change its parameters
+
 # HTTP paths a service answers on.
 ROUTE_PREFIX = "/services"  # ingress routes: <prefix>/<name> and <prefix>/<name>_<version>
 LIVE_PATH = "/~health/live"  # liveness probe

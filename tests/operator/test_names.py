@@ -86,6 +86,8 @@ WIRE_VALUES = {
     "MANAGED_BY_OPERATOR": "daeploy-operator",
     "MANAGED_BY_CLI": "daeploy-cli",
     "CLI_MAIN_FIELD_MANAGER": "daeploy-cli-main",
+    "INVOKE_RESOURCE": "daeployservices/invoke",
+    "PARAMETERS_RESOURCE": "daeployservices/parameters",
     "FIELD_MANAGER": "daeploy-operator",
     "SERVICE_LABEL": "daeploy.io/service",
     "VERSION_LABEL": "daeploy.io/version",

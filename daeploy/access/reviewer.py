@@ -1,0 +1,119 @@
+"""Who is calling (TokenReview) and may they (SubjectAccessReview): Kubernetes decides both.
+
+No user database and no token format of our own: a caller proves who they are with a token
+the API server issued (a ServiceAccount token, ``kubectl create token``, or whatever the
+cluster's authenticators accept), and RBAC says what they may do. The reviewer only asks, in
+that order, and remembers the verdict for a few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from daeploy.access.actions import Request
+from daeploy.access.bearer import NoToken, bearer_token
+from daeploy.access.cache import DEFAULT_TTL, TtlCache, token_key
+from daeploy.access.decision import (
+    ALLOWED,
+    FORBIDDEN,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+    Decision,
+)
+from daeploy.access.kube import SUBJECT_ACCESS_REVIEWS, TOKEN_REVIEWS, ApiUnavailable, KubeApi
+
+logger = logging.getLogger("daeploy.access")
+
+TOKEN_REFUSED = "the token was not accepted: expired, revoked, forged or for another audience"
+API_UNAVAILABLE = "access could not be checked with Kubernetes right now: try again"
+
+
+class Reviewer:
+    """Decides access requests against one API server; safe to share between threads.
+
+    ``audiences``: the token audiences accepted. Empty (the default) sends none, and the API
+    server then accepts only its own default audience (``--api-audiences``, else its issuer):
+    the tokens ``kubectl create token`` and ServiceAccount token files hold, which also work
+    against the API server itself. Give a dedicated audience (e.g. ``["daeploy"]``, tokens
+    from ``kubectl create token --audience daeploy``) so a token handed to a service cannot be
+    replayed against the API server; a token must then carry one of the listed audiences.
+
+    ``ttl``: seconds a verdict (allowed, 401, 403) is reused for the same token and request,
+    hence how long a revoked token or right keeps working at most. 0 asks every time.
+    """
+
+    def __init__(
+        self,
+        api: KubeApi,
+        audiences: Sequence[str] = (),
+        ttl: float = DEFAULT_TTL,
+        *,
+        cache: TtlCache[Decision] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.api = api
+        self.audiences = tuple(audiences)
+        if cache is None:
+            cache = TtlCache(ttl) if clock is None else TtlCache(ttl, clock=clock)
+        self.cache = cache
+
+    @property
+    def ttl(self) -> float:
+        return self.cache.ttl
+
+    def review(self, authorization: str | Sequence[str] | None, request: Request) -> Decision:
+        """The decision for the caller who sent ``authorization`` (the header's values)."""
+        try:
+            token = bearer_token(authorization)
+        except NoToken as refused:
+            return Decision(UNAUTHENTICATED, str(refused))
+        key = token_key(token, request)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            decision = self._ask(token, request)
+        except ApiUnavailable as error:
+            logger.warning("access to %s not checked: %s", request.describe(), error)
+            return Decision(UNAVAILABLE, API_UNAVAILABLE)
+        if decision.cacheable:
+            self.cache.put(key, decision)
+        return decision
+
+    def _ask(self, token: str, request: Request) -> Decision:
+        spec: dict[str, Any] = {"token": token}
+        if self.audiences:
+            spec["audiences"] = list(self.audiences)
+        review = self.api.create(
+            TOKEN_REVIEWS,
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec},
+        )
+        status = review.get("status") or {}
+        if not status.get("authenticated"):
+            # The server's error says why (expiry, signature, audience); the caller learns less.
+            logger.info("token refused for %s: %s", request.describe(), status.get("error", ""))
+            return Decision(UNAUTHENTICATED, TOKEN_REFUSED)
+        if self.audiences and not set(status.get("audiences") or ()) & set(self.audiences):
+            return Decision(UNAUTHENTICATED, TOKEN_REFUSED)
+        user = status.get("user") or {}
+        username = str(user.get("username", ""))
+        access = self.api.create(
+            SUBJECT_ACCESS_REVIEWS,
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {
+                    "resourceAttributes": request.resource_attributes(),
+                    "user": username,
+                    "groups": list(user.get("groups") or ()),
+                    "uid": str(user.get("uid", "")),
+                    "extra": dict(user.get("extra") or {}),
+                },
+            },
+        )
+        verdict = access.get("status") or {}
+        if verdict.get("allowed") and not verdict.get("denied"):
+            return Decision(ALLOWED, f"{username} may {request.describe()}", username)
+        return Decision(FORBIDDEN, f"{username} may not {request.describe()}", username)
