@@ -18,17 +18,14 @@ import atexit
 import contextlib
 import hashlib
 import logging
-import os
 import queue
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,10 +42,10 @@ from daeploy.contract import (
     VERSION_LABEL,
 )
 from daeploy.identity import Identity, in_cluster
+from daeploy.pod_api import api_client, pod_api
 
 logger = logging.getLogger("daeploy.notifications")
 
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MAX_MESSAGE_LENGTH = 1024
 _QUEUE_SIZE = 1000
 _CONFLICT_RETRIES = 10
@@ -134,14 +131,7 @@ class KubernetesEvents:
     ) -> None:
         self.target = target
         self._token = token
-        verify_arg: bool | ssl.SSLContext = (
-            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-        )
-        self._client = httpx.Client(
-            base_url=api_url.rstrip("/"),
-            verify=verify_arg,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
-        )
+        self._client = api_client(api_url, verify, timeout)
         self._events_path = f"/api/v1/namespaces/{target.namespace}/events"
         # name -> (count, resourceVersion) of Events this process wrote last.
         self._known: dict[str, tuple[int, str]] = {}
@@ -393,10 +383,6 @@ def notifier_from_config(
     return Notifier(KubernetesEvents(api_url, token, target, verify=verify, timeout=timeout))
 
 
-def _read_token() -> str:
-    return (SERVICE_ACCOUNT_DIR / "token").read_text().strip()
-
-
 def notifier_from_env() -> Notifier:
     """In a pod: Events through the in-cluster API; elsewhere (or incomplete env): logs only."""
     if not in_cluster():
@@ -410,20 +396,16 @@ def notifier_from_env() -> Notifier:
         )
         if not value
     ]
-    token_file = SERVICE_ACCOUNT_DIR / "token"
-    if missing or not token_file.exists():
-        why = f"{', '.join(missing)} not set" if missing else f"no {token_file}"
+    api = pod_api()
+    if missing or not api.token_file.exists():
+        why = f"{', '.join(missing)} not set" if missing else f"no {api.token_file}"
         logger.warning("notifications are only logged: %s", why)
         return Notifier()
-    host = os.environ["KUBERNETES_SERVICE_HOST"]
-    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-    host = f"[{host}]" if ":" in host else host
-    ca_file = SERVICE_ACCOUNT_DIR / "ca.crt"
     assert identity.namespace and identity.resource_name and identity.resource_uid
     return notifier_from_config(
-        f"https://{host}:{port}",
-        _read_token,
-        str(ca_file) if ca_file.exists() else True,
+        api.url,
+        api.read_token,
+        api.verify,
         namespace=identity.namespace,
         resource_name=identity.resource_name,
         resource_uid=identity.resource_uid,

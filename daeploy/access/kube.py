@@ -8,15 +8,12 @@ ClusterRole ``system:auth-delegator``: create tokenreviews and subjectaccessrevi
 
 from __future__ import annotations
 
-import os
-import ssl
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from daeploy import notifications
+from daeploy.pod_api import api_client, pod_api
 
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
@@ -37,30 +34,14 @@ class KubeApi:
         timeout: float = 5.0,
     ) -> None:
         self._token = token
-        verify_arg: bool | ssl.SSLContext = (
-            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-        )
-        self._client = httpx.Client(
-            base_url=api_url.rstrip("/"),
-            verify=verify_arg,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
-            trust_env=False,  # the API server is never reached through a proxy
-        )
+        # The API server is never reached through a proxy.
+        self._client = api_client(api_url, verify, timeout, trust_env=False)
 
     @classmethod
     def in_pod(cls, timeout: float = 5.0) -> KubeApi:
         """In a pod: the in-cluster API server, as the pod's ServiceAccount."""
-        account: Path = notifications.SERVICE_ACCOUNT_DIR
-        host = os.environ["KUBERNETES_SERVICE_HOST"]
-        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-        host = f"[{host}]" if ":" in host else host
-        ca_file = account / "ca.crt"
-
-        def read_token() -> str:
-            return (account / "token").read_text().strip()
-
-        verify = str(ca_file) if ca_file.exists() else True
-        return cls(f"https://{host}:{port}", read_token, verify, timeout)
+        api = pod_api()
+        return cls(api.url, api.read_token, api.verify, timeout)
 
     def close(self) -> None:
         self._client.close()

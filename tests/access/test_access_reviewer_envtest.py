@@ -23,7 +23,7 @@ import pytest
 import yaml
 from envtest import EnvTest
 
-from daeploy import notifications
+from daeploy import pod_api
 from daeploy.access import Action, Decision, KubeApi, Request, Reviewer, TtlCache
 from daeploy.access.reviewer import API_UNAVAILABLE
 from daeploy.contract import API_GROUP, INVOKE_RESOURCE, PARAMETERS_RESOURCE
@@ -415,7 +415,7 @@ def test_in_pod_reads_the_mounted_service_account(
     account.mkdir()
     (account / "token").write_text("not-a-valid-token")
     shutil.copyfile(_ca_file(setup.envtest), account / "ca.crt")
-    monkeypatch.setattr(notifications, "SERVICE_ACCOUNT_DIR", account)
+    monkeypatch.setattr(pod_api, "SERVICE_ACCOUNT_DIR", account)
     server = urlsplit(setup.envtest.server)
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", str(server.hostname))
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))

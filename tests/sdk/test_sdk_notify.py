@@ -30,7 +30,7 @@ import yaml
 from envtest import EnvTest
 from sdk_support import free_port
 
-from daeploy import notifications
+from daeploy import pod_api
 from daeploy.communication import Severity, notify
 from daeploy.contract import (
     API_GROUP_VERSION,
@@ -145,7 +145,7 @@ def pod(
     account.mkdir()
     (account / "token").write_text(token)
     shutil.copyfile(_ca_file(envtest), account / "ca.crt")
-    sdk_env.setattr(notifications, "SERVICE_ACCOUNT_DIR", account)
+    sdk_env.setattr(pod_api, "SERVICE_ACCOUNT_DIR", account)
     server = urlsplit(envtest.server)
     sdk_env.setenv("KUBERNETES_SERVICE_HOST", str(server.hostname))
     sdk_env.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
