@@ -69,6 +69,20 @@ def _utcnow() -> datetime:
 
 
 @dataclass
+class Pass:
+    """One reconcile of one name: what every phase reads, and the children found taken."""
+
+    view: IndexedReads
+    namespace: str
+    name: str
+    group: list[ServiceVersion]
+    now: datetime
+    force: bool
+    taken: list[NotOwnedError] = field(default_factory=list)
+    """Shared children (per-name Service, Ingress) whose names someone else's objects hold."""
+
+
+@dataclass
 class Versions:
     """What the versions phase found: holders, duplicates, and each holder's availability."""
 
@@ -76,6 +90,14 @@ class Versions:
     duplicates: dict[str, ServiceVersion]
     availability: dict[str, status_rules.Condition]
     deployments: dict[str, dict[str, Any]]
+
+
+@dataclass
+class Main:
+    """What the main phase decided: where /services/<name> points, and each version's claim."""
+
+    route: MainRoute
+    claims: dict[str, str | None]
 
 
 @dataclass
@@ -120,10 +142,11 @@ class Reconciler:
                 # Pods of a Deployment cannot start before their ServiceAccount exists. Later
                 # changes of the owners come through the namespace's own runner and the resync.
                 self.reconcile_namespace_access(namespace)
-            versions = self._versions_phase(view, namespace, name, group, force)
-            route, taken = self._main_phase(view, namespace, name, group, versions, now, force)
-            routes = self._routes_phase(view, namespace, name, group, versions, route, taken, force)
-            self._status_phase(group, versions, route, routes, taken, now)
+            run = Pass(view, namespace, name, group, now, force)
+            versions = self._versions_phase(run)
+            main = self._main_phase(run, versions)
+            routes = self._routes_phase(run, versions, main.route)
+            self._status_phase(run, versions, main, routes)
         except ApiError as error:
             # Said on every version's status, not only in the operator's log; then retried.
             self._report_failure(group, error, now)
@@ -131,25 +154,18 @@ class Reconciler:
 
     # --- phases ------------------------------------------------------------------------------
 
-    def _versions_phase(
-        self,
-        view: IndexedReads,
-        namespace: str,
-        name: str,
-        group: list[ServiceVersion],
-        force: bool,
-    ) -> Versions:
+    def _versions_phase(self, run: Pass) -> Versions:
         """Each version's Deployment and Service, then how available each version is."""
-        holders, duplicates = split_duplicates(group)
+        holders, duplicates = split_duplicates(run.group)
         refused: dict[str, status_rules.Condition] = {}
         for v in holders:
-            refusal = self._apply_version_children(view, v, force)
+            refusal = self._apply_version_children(run.view, v, run.force)
             if refusal:
                 refused[v.resource_name] = refusal
-        label = label_value(name)
-        deployments = _by_version(view.children("Deployment", namespace, label))
+        label = label_value(run.name)
+        deployments = _by_version(run.view.children("Deployment", run.namespace, label))
         pods: dict[str, list[dict[str, Any]]] = {}
-        for pod in view.children("Pod", namespace, label):
+        for pod in run.view.children("Pod", run.namespace, label):
             pods.setdefault(_version_label(pod), []).append(pod)
         availability = {
             v.resource_name: refused.get(v.resource_name)
@@ -162,47 +178,28 @@ class Reconciler:
         }
         return Versions(holders, duplicates, availability, deployments)
 
-    def _main_phase(
-        self,
-        view: IndexedReads,
-        namespace: str,
-        name: str,
-        group: list[ServiceVersion],
-        versions: Versions,
-        now: datetime,
-        force: bool,
-    ) -> tuple[MainRoute, list[NotOwnedError]]:
+    def _main_phase(self, run: Pass, versions: Versions) -> Main:
         """Decide main and apply the per-name Service; a taken name is noted, not fatal."""
-        claims = claim_times(versions.holders, now)
-        current = view.child("v1", "Service", namespace, name_child_name(name))
+        claims = claim_times(versions.holders, run.now)
+        current = run.view.child("v1", "Service", run.namespace, name_child_name(run.name))
         route = main_route(
             versions.holders,
             claims,
             {k: c.status for k, c in versions.availability.items()},
             selected_version_label(current),
         )
-        taken: list[NotOwnedError] = []
         self._apply_or_note(
-            view, taken, build_name_service(name, namespace, group, route.target), force
+            run, build_name_service(run.name, run.namespace, run.group, route.target)
         )
-        return route, taken
+        return Main(route, claims)
 
-    def _routes_phase(
-        self,
-        view: IndexedReads,
-        namespace: str,
-        name: str,
-        group: list[ServiceVersion],
-        versions: Versions,
-        route: MainRoute,
-        taken: list[NotOwnedError],
-        force: bool,
-    ) -> Routes:
+    def _routes_phase(self, run: Pass, versions: Versions, route: MainRoute) -> Routes:
         """The namespace's own host is never contested; the shared one ('' or a host set for
         it) goes to the namespace that deployed the name first."""
+        view, namespace, name = run.view, run.namespace, run.name
         host = self.settings.host_for(namespace, view.namespace_annotations(namespace))
         own_host = "" if host else self.settings.namespace_host(namespace)
-        claimed_at = group_claim_time(group)
+        claimed_at = group_claim_time(run.group)
         holder_namespace = route_holder(
             RouteClaim(namespace, claimed_at), _other_claims(view, namespace, name, host)
         )
@@ -222,33 +219,23 @@ class Reconciler:
         if holder_namespace != namespace:
             holder_namespace, host = namespace, own_host  # status speaks of the own host
         self._apply_or_note(
-            view,
-            taken,
+            run,
             build_name_ingress(
                 name,
                 namespace,
-                group,
+                run.group,
                 [v.version for v in versions.holders],
                 main_version=route.target,
                 hosts=hosts,
                 ingress_class=self.settings.ingress_class,
                 claimed_at=claimed_at,
             ),
-            force,
         )
         return Routes(holder_namespace, host, routes_here=True)
 
-    def _status_phase(
-        self,
-        group: list[ServiceVersion],
-        versions: Versions,
-        route: MainRoute,
-        routes: Routes,
-        taken: list[NotOwnedError],
-        now: datetime,
-    ) -> None:
-        claims = claim_times(versions.holders, now)
-        for v in group:
+    def _status_phase(self, run: Pass, versions: Versions, main: Main, routes: Routes) -> None:
+        route, now = main.route, run.now
+        for v in run.group:
             holder = versions.duplicates.get(v.resource_name)
             if holder is not None:
                 available, routed = status_rules.duplicate(v, holder)
@@ -266,8 +253,8 @@ class Reconciler:
             else:
                 deployment = versions.deployments.get(label_value(v.version)) or {}
                 routed_ = (
-                    status_rules.not_owned(status_rules.ROUTED, str(taken[0]))
-                    if taken
+                    status_rules.not_owned(status_rules.ROUTED, str(run.taken[0]))
+                    if run.taken
                     else status_rules.routed(
                         v, route, holder_namespace=routes.holder_namespace, host=routes.host
                     )
@@ -277,7 +264,7 @@ class Reconciler:
                     available=versions.availability[v.resource_name],
                     routed_=routed_,
                     route=route,
-                    claimed_at=claims.get(v.resource_name),
+                    claimed_at=main.claims.get(v.resource_name),
                     host=routes.host,
                     routes_here=routes.routes_here,
                     available_replicas=int(
@@ -330,17 +317,12 @@ class Reconciler:
         ownership.check(existing, kind, meta["name"])
         self.applied.record(manifest, self.cluster.apply(manifest))
 
-    def _apply_or_note(
-        self,
-        view: IndexedReads,
-        taken: list[NotOwnedError],
-        manifest: dict[str, Any],
-        force: bool,
-    ) -> None:
+    def _apply_or_note(self, run: Pass, manifest: dict[str, Any]) -> None:
+        """Apply a shared child; if someone else's object holds its name, note it on the pass."""
         try:
-            self._apply(view, manifest, force)
+            self._apply(run.view, manifest, run.force)
         except NotOwnedError as error:
-            taken.append(error)
+            run.taken.append(error)
 
     def _delete_if_ours(
         self, view: IndexedReads, api_version: str, kind: str, namespace: str, name: str
