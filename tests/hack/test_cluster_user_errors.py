@@ -4,8 +4,10 @@ exit code 1 (2 for usage errors), and never in a traceback. Run through the real
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,10 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "hack" / "cluster"
 
 
-def _run(*args: str, user: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, user: str | None = None, script: Path = CLUSTER, **env: str
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     full_env.update(DAEPLOY_PYTHON=sys.executable, **env)
-    argv = [str(CLUSTER), *args]
+    argv = [str(script), *args]
     if user:  # a real unprivileged user, with a Python it may execute
         full_env["DAEPLOY_PYTHON"] = "/usr/bin/python3"
         argv = ["setpriv", "--reuid", user, "--regid", user, "--clear-groups", *argv]
@@ -81,8 +85,20 @@ def test_usage_errors_exit_2():
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
-def test_not_root_is_said_up_front():
-    proc = _run("up", user="65534")
+def test_not_root_is_said_up_front() -> None:
+    """Run from a copy anyone may read: the checkout may sit in a folder only root can enter
+    (CI clones into ``mktemp -d``; pytest's own tmp_path is root's only too), and that user must
+    reach the script to be told."""
+    readable = Path(tempfile.mkdtemp(prefix="daeploy-hack-"))
+    try:
+        shutil.copytree(
+            REPO / "hack", readable / "hack", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        for folder in (readable, *(p for p in readable.rglob("*") if p.is_dir())):
+            folder.chmod(0o755)
+        proc = _run("up", user="65534", script=readable / "hack" / "cluster")
+    finally:
+        shutil.rmtree(readable)
     assert proc.returncode == 1
     lines = _one_line_each(proc)
     assert any("not root: run it with sudo" in line for line in lines), lines
