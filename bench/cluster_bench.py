@@ -48,6 +48,8 @@ from localcluster.layout import Layout  # noqa: E402
 __all__ = ["Cluster", "condition", "manifest", "percentile", "summary", "wait_until"]
 
 HOST_ANNOTATION = "daeploy.io/host"
+AUTH_HEADERS: dict[str, str] = {}
+"""``Authorization`` for calls to services, once install_operator() ran."""
 OPERATOR_DEPLOYMENT = "daeploy-operator"
 
 
@@ -95,7 +97,10 @@ def install_operator(cluster: Cluster, built: Mapping[str, str]) -> str:
     The restart also gives every benchmark an operator that starts fresh (memory, caches).
     """
     install = cluster_fixtures.daeploy_operator.__wrapped__(cluster, built)
-    return str(next(install))
+    namespace = str(next(install))
+    # Access control is on, as the chart installs it: calls carry the tests' caller token.
+    AUTH_HEADERS.update(cluster.auth_headers)
+    return namespace
 
 
 def prepare(rebuild: bool = False) -> tuple[Cluster, str]:
@@ -234,8 +239,10 @@ def bench_namespace(cluster: Cluster, prefix: str, host: str) -> Iterator[str]:
 
 
 def ingress_client(host: str, timeout: float = 10) -> httpx.Client:
-    """Requests to the cluster's ingress address, for one namespace's host."""
-    return httpx.Client(base_url=network.INGRESS_URL, headers={"Host": host}, timeout=timeout)
+    """Requests to the cluster's ingress address, for one namespace's host, with a token."""
+    return httpx.Client(
+        base_url=network.INGRESS_URL, headers={"Host": host, **AUTH_HEADERS}, timeout=timeout
+    )
 
 
 # --- watches ---------------------------------------------------------------------------------

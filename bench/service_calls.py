@@ -49,8 +49,9 @@ IN_POD_RUNNER = """
 import json
 import sys
 
-url, clients, requests, seconds = sys.argv[1:5]
-print(json.dumps(closed_loop(url, int(clients), int(requests), float(seconds), {})))
+url, clients, requests, seconds, headers = sys.argv[1:6]
+result = closed_loop(url, int(clients), int(requests), float(seconds), json.loads(headers))
+print(json.dumps(result))
 """
 
 
@@ -97,7 +98,7 @@ def in_pod(
     out = cluster.kubectl(
         "exec", "-i", "-n", namespace, CLIENT_POD, "--",
         "python", "-", url, str(clients), str(requests), str(seconds),
-        input=script, timeout=seconds + 120,
+        json.dumps(cluster_bench.AUTH_HEADERS), input=script, timeout=seconds + 120,
     ).stdout  # fmt: skip
     return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -146,8 +147,9 @@ def main() -> None:
             pod_url = f"http://{service_dns_name(service, namespace)}/{entrypoint}"
             for clients in LEVELS:
                 through_ingress = cluster_bench.closed_loop(
-                    ingress_url, clients, args.requests, args.seconds, {"Host": HOST}
-                )
+                    ingress_url, clients, args.requests, args.seconds,
+                    {"Host": HOST, **cluster_bench.AUTH_HEADERS},
+                )  # fmt: skip
                 pod_to_pod = in_pod(
                     cluster, namespace, pod_url, clients, args.requests, args.seconds
                 )

@@ -27,6 +27,7 @@ from typing import Any, TypeVar, overload
 import uvicorn
 from fastapi import FastAPI
 
+from daeploy.access.guard import AccessGuard, GuardSettings
 from daeploy.app import (
     Health,
     PrefixMiddleware,
@@ -35,9 +36,15 @@ from daeploy.app import (
     add_index_route,
 )
 from daeploy.calls import close_async_client
-from daeploy.contract import GRACEFUL_TIMEOUT_ENV, SHUTDOWN_DELAY_ENV
+from daeploy.contract import (
+    ACCESS_URL_ENV,
+    GRACEFUL_TIMEOUT_ENV,
+    NAMESPACE_ENV,
+    PUBLIC_ENV,
+    SHUTDOWN_DELAY_ENV,
+)
 from daeploy.entrypoints import check_method, endpoint_for, entrypoint_calls, route_options
-from daeploy.identity import Identity, env_float, env_int
+from daeploy.identity import ConfigurationError, Identity, env_float, env_int
 from daeploy.parameters import Parameters, add_parameter_routes
 from daeploy.periodic import PeriodicTasks, periodic_calls
 
@@ -105,6 +112,8 @@ class Service:
         self.parameters = Parameters()
         self.periodic = PeriodicTasks()
         self.app = FastAPI(lifespan=self._lifespan)
+        # Added first, so it runs inside PrefixMiddleware and sees the path below the prefix.
+        self.app.add_middleware(AccessGuard, settings=self._guard_settings)
         self.app.add_middleware(PrefixMiddleware, prefixes=lambda: self.identity.prefixes)
         add_health_routes(self.app, self.health)
         add_index_route(self.app, lambda: self.identity)
@@ -117,6 +126,21 @@ class Service:
         if self._identity is None:
             self._identity = Identity.from_env()
         return self._identity
+
+    def _guard_settings(self) -> GuardSettings | None:
+        """Access control is on when the operator gave the pod the gate's address."""
+        gate_url = os.environ.get(ACCESS_URL_ENV, "").strip()
+        if not gate_url:
+            return None
+        identity = self.identity
+        if not identity.namespace:
+            raise ConfigurationError(f"{ACCESS_URL_ENV} is set but {NAMESPACE_ENV} is not")
+        return GuardSettings(
+            gate_url=gate_url,
+            namespace=identity.namespace,
+            service=identity.name,
+            public=os.environ.get(PUBLIC_ENV, "").strip().lower() == "true",
+        )
 
     @property
     def name(self) -> str:
@@ -218,6 +242,10 @@ class Service:
             log_level=log_level,
             timeout_graceful_shutdown=graceful,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            # What services have always run on; uvicorn would pick httptools and uvloop, which
+            # the package brings for the access gate, if they were left to "auto".
+            http="h11",
+            loop="asyncio",
         )
         logger.info(
             "serving %s %s on %s:%s (also under %s)",

@@ -34,6 +34,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,6 +44,7 @@ from daeploy.contract import (
     CALL_CONNECTION_MAX_AGE_ENV,
     CALL_RETRIES_ENV,
     CALL_TIMEOUT_ENV,
+    CALL_TOKEN_FILE_ENV,
     GATEWAY_URL_ENV,
     NAMESPACE_ENV,
     ROUTE_PREFIX,
@@ -233,6 +235,21 @@ def current_settings(timeout: float | None = None) -> CallSettings:
     return CallSettings(httpx.Timeout(timeout, connect=connect), settings.retries)
 
 
+def call_token() -> str | None:
+    """The calling pod's own token for other services (audience ``daeploy.io``), if it has one.
+
+    Read on every call: the kubelet rotates the projected file, and reading it costs less than
+    the call.
+    """
+    path = os.environ.get(CALL_TOKEN_FILE_ENV, "").strip()
+    if not path:
+        return None
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError:
+        return None
+
+
 def prepare_call(
     service_name: str,
     entrypoint_name: str,
@@ -240,6 +257,7 @@ def prepare_call(
     service_version: str | None,
     entrypoint_method: str,
     timeout: float | None,
+    headers: dict[str, str] | None = None,
 ) -> PreparedCall:
     method = entrypoint_method.upper()
     if arguments is not None and not isinstance(arguments, dict):
@@ -249,6 +267,13 @@ def prepare_call(
     options: dict[str, Any] = {}
     if arguments is not None:
         options["params" if method in ("GET", "DELETE", "HEAD") else "json"] = arguments
+    sent_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    if "authorization" not in sent_headers:
+        token = call_token()
+        if token:
+            sent_headers["authorization"] = f"Bearer {token}"
+    if sent_headers:
+        options["headers"] = sent_headers
     return PreparedCall(
         service=service_name,
         version=service_version,
@@ -379,15 +404,24 @@ def call_service(
     service_version: str | None = None,
     entrypoint_method: str = "POST",
     timeout: float | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Any:
     """Call ``entrypoint_name`` of ``service_name`` and return its JSON answer.
 
     ``arguments`` become the JSON body (query parameters for GET). Without
-    ``service_version`` the main version answers. Raises ``ServiceCallError`` (callee answered
-    an error), ``ServiceUnreachableError`` or ``ServiceTimeoutError``.
+    ``service_version`` the main version answers. In a pod with access control on, the call
+    carries the pod's own token (``Authorization: Bearer``) unless ``headers`` has one.
+    Raises ``ServiceCallError`` (callee answered an error), ``ServiceUnreachableError`` or
+    ``ServiceTimeoutError``.
     """
     call = prepare_call(
-        service_name, entrypoint_name, arguments, service_version, entrypoint_method, timeout
+        service_name,
+        entrypoint_name,
+        arguments,
+        service_version,
+        entrypoint_method,
+        timeout,
+        headers,
     )
     client = sync_client()
     for attempt in range(call.settings.retries + 1):
@@ -413,10 +447,17 @@ async def async_call_service(
     service_version: str | None = None,
     entrypoint_method: str = "POST",
     timeout: float | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Any:
     """``call_service`` for async entrypoints: same arguments, answers and errors."""
     call = prepare_call(
-        service_name, entrypoint_name, arguments, service_version, entrypoint_method, timeout
+        service_name,
+        entrypoint_name,
+        arguments,
+        service_version,
+        entrypoint_method,
+        timeout,
+        headers,
     )
     client = async_client()
     for attempt in range(call.settings.retries + 1):

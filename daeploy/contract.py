@@ -64,15 +64,35 @@ PERMANENT_REASONS = frozenset(
     }
 )
 
-# The identity service pods run as: it may only post Events.
-SERVICE_ACCOUNT = "daeploy-service"  # ServiceAccount in every namespace with services
-EVENTS_ROLE = "daeploy-service-events"  # its Role and RoleBinding
+# Identities. Each service name's pods run as their own ServiceAccount (see
+# daeploy.names.service_account_name), so a callee knows which service calls it; the events Role
+# lets all of them post notify() Events, nothing else.
+SERVICE_ACCOUNT_PREFIX = "daeploy-"  # + the name's Service name: the per-name ServiceAccount
+EVENTS_ROLE = "daeploy-service-events"  # Role and RoleBinding in every namespace with services
+# Per namespace, for people and scripts: `daeploy token` asks for tokens of these accounts.
+CALLER_ACCOUNT = "daeploy-caller"  # ServiceAccount, Role and RoleBinding: call every service
+ADMIN_ACCOUNT = "daeploy-admin"  # ... and change every service's parameters
+CALLERS_ROLE_SUFFIX = "-callers"  # per-name Role and RoleBinding: spec.callers may call it
+PEERS_ROLE = "daeploy-peers"  # Role and RoleBinding: services without spec.callers, for all peers
+ACCESS_MIDDLEWARE = "daeploy-access"  # per-namespace Traefik Middleware: forwardAuth to the gate
+TRAEFIK_API_VERSION = "traefik.io/v1alpha1"  # Traefik's own CRDs, the Middleware among them
 
 # Access control (daeploy/access): what a Role grants, as its `resources:` entries spell it, on
 # DaeployServices in the service's namespace, `resourceNames:` the service name. The
 # SubjectAccessReview asks for the part after the slash as the subresource.
 INVOKE_RESOURCE = f"{PLURAL}/invoke"  # verb create: call the service's entrypoints
 PARAMETERS_RESOURCE = f"{PLURAL}/parameters"  # verb update: change its parameters
+# Token audiences: a token for this one is accepted by every service (of its namespace, by
+# RBAC); one for f"{TOKEN_AUDIENCE}/{namespace}/{name}" by that service alone. The API server's
+# own audience is accepted too (a pod's or a user's token), nothing else.
+TOKEN_AUDIENCE = API_GROUP
+# The gate: the one place tokens are reviewed. Traefik's forwardAuth (or nginx's auth-url) asks
+# GATE_INGRESS_PATH + "/<namespace>"; a service's own app asks GATE_REVIEW_PATH for calls that
+# did not come through the ingress.
+GATE_NAME = "daeploy-gate"  # its Deployment, Service and ServiceAccount (release namespace)
+GATE_INGRESS_PATH = "/ingress"
+GATE_REVIEW_PATH = "/review"
+CALL_TOKEN_DIR = "/var/run/secrets/daeploy.io/serviceaccount"  # projected TOKEN_AUDIENCE token
 
 # HTTP paths a service answers on.
 ROUTE_PREFIX = "/services"  # ingress routes: <prefix>/<name> and <prefix>/<name>_<version>
@@ -93,6 +113,9 @@ RESOURCE_NAME_ENV = "DAEPLOY_RESOURCE_NAME"  # the owning DaeployService's name
 RESOURCE_UID_ENV = "DAEPLOY_RESOURCE_UID"  # and its uid, for Events
 PORT_ENV = "DAEPLOY_PORT"  # port the app listens on
 SOURCE_ARCHIVE_ENV = "DAEPLOY_SOURCE_ARCHIVE"  # folder deploys: the mounted archive
+ACCESS_URL_ENV = "DAEPLOY_ACCESS_URL"  # the gate's base URL; unset: access control is off
+PUBLIC_ENV = "DAEPLOY_PUBLIC"  # "true": entrypoints and docs open to all, parameter writes not
+CALL_TOKEN_FILE_ENV = "DAEPLOY_CALL_TOKEN_FILE"  # call_service sends this token as Bearer
 RESERVED_ENV = (
     SERVICE_NAME_ENV,
     SERVICE_VERSION_ENV,
@@ -101,6 +124,9 @@ RESERVED_ENV = (
     RESOURCE_UID_ENV,
     PORT_ENV,
     SOURCE_ARCHIVE_ENV,
+    ACCESS_URL_ENV,
+    PUBLIC_ENV,
+    CALL_TOKEN_FILE_ENV,
 )
 
 # Read by the SDK (and the runtime image), set by users or tests.
@@ -130,6 +156,10 @@ RESYNC_SECONDS_ENV = "DAEPLOY_RESYNC_SECONDS"  # period of the safety-net resync
 WATCH_SERVER_TIMEOUT_ENV = "DAEPLOY_WATCH_SERVER_TIMEOUT"  # watch timeoutSeconds, whole seconds
 WATCH_CLIENT_TIMEOUT_ENV = "DAEPLOY_WATCH_CLIENT_TIMEOUT"  # client side; above the server's
 LIVENESS_ENDPOINT_ENV = "DAEPLOY_LIVENESS_ENDPOINT"  # where kopf answers the liveness probe
+ACCESS_GATE_URL_ENV = "DAEPLOY_ACCESS_GATE_URL"  # the gate's base URL; empty: access control off
+ACCESS_INGRESS_GATE_URL_ENV = "DAEPLOY_ACCESS_INGRESS_GATE_URL"  # the ingress's; default the same
+ACCESS_INGRESS_ANNOTATIONS_ENV = "DAEPLOY_ACCESS_INGRESS_ANNOTATIONS"  # JSON, {namespace}, {gate}
+ACCESS_TRAEFIK_MIDDLEWARE_ENV = "DAEPLOY_ACCESS_TRAEFIK_MIDDLEWARE"  # "true": one per namespace
 OPERATOR_SETTINGS_ENV = (
     INGRESS_CLASS_ENV,
     INGRESS_HOST_ENV,
@@ -141,4 +171,13 @@ OPERATOR_SETTINGS_ENV = (
     WATCH_SERVER_TIMEOUT_ENV,
     WATCH_CLIENT_TIMEOUT_ENV,
     LIVENESS_ENDPOINT_ENV,
+    ACCESS_GATE_URL_ENV,
+    ACCESS_INGRESS_GATE_URL_ENV,
+    ACCESS_INGRESS_ANNOTATIONS_ENV,
+    ACCESS_TRAEFIK_MIDDLEWARE_ENV,
 )
+
+# The gate's settings, set by the Helm chart (charts/daeploy-operator/templates/gate.yaml).
+GATE_AUDIENCES_ENV = "DAEPLOY_GATE_AUDIENCES"  # comma-separated token audiences besides the API's
+GATE_CACHE_SECONDS_ENV = "DAEPLOY_GATE_CACHE_SECONDS"  # how long a decision is reused
+GATE_PORT_ENV = "DAEPLOY_GATE_PORT"  # where the gate listens (its Go cache listens in front)

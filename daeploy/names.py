@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from daeploy.contract import ROUTE_PREFIX
+from daeploy.contract import ROUTE_PREFIX, SERVICE_ACCOUNT_PREFIX, TOKEN_AUDIENCE
 
 SERVICE_NAME_RULE = (
     "lowercase letters, digits and underscores, not starting or ending with an underscore"
@@ -119,3 +119,28 @@ def service_path(name: str) -> str:
 def version_path(name: str, version: str) -> str:
     """The ingress route of one version."""
     return f"{ROUTE_PREFIX}/{name}_{version}"
+
+
+def service_account_name(name: str) -> str:
+    """The ServiceAccount a name's pods run as: who the service is when it calls another."""
+    return _fit(SERVICE_ACCOUNT_PREFIX + service_object_name(name), name)
+
+
+def service_audience(namespace: str, name: str) -> str:
+    """The token audience only this service accepts (``daeploy token --service``)."""
+    return f"{TOKEN_AUDIENCE}/{namespace}/{name}"
+
+
+def parse_route_segment(segment: str) -> tuple[str, str | None]:
+    """``die_roller`` -> (die_roller, None); ``die_roller_1.0.0`` -> (die_roller, 1.0.0).
+
+    Unambiguous: names have no dots and every version has two, and versions have no
+    underscores, so a segment with a dot is a version route split at its last underscore.
+    Raises InvalidNameError for anything no route of ours can be.
+    """
+    if "." in segment:
+        name, sep, version = segment.rpartition("_")
+        if not sep:
+            raise InvalidNameError(f"{segment!r} is no service route")
+        return validate_service_name(name), validate_version(version)
+    return validate_service_name(segment), None

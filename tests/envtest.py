@@ -161,11 +161,14 @@ def _apply_crd(plane: ControlPlane, crd: Path) -> float:
     plane.kubectl("apply", "--server-side", f"--filename={crd}")
     deadline = time.monotonic() + CRD_TIMEOUT
     while True:
-        found = plane.kubectl(
-            "get",
-            f"--filename={crd}",
-            '--output=jsonpath={.status.conditions[?(@.type=="Established")]}',
-        ).stdout.strip()
+        try:
+            found = plane.kubectl(
+                "get",
+                f"--filename={crd}",
+                '--output=jsonpath={.status.conditions[?(@.type=="Established")]}',
+            ).stdout.strip()
+        except EnvTestError:
+            found = ""  # no conditions yet: jsonpath fails on the missing list; ask again
         condition = json.loads(found) if found else {}
         if condition.get("status") == "True":
             stamp = condition["lastTransitionTime"].replace("Z", "+00:00")

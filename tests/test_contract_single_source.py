@@ -114,7 +114,7 @@ def test_the_check_sees_a_spelled_value() -> None:
 def test_every_contract_value_is_defined_once() -> None:
     constants = _constants()
     spelled = [v for k, v in constants.items() if k not in {"API_GROUP_VERSION", "CRD_NAME"}]
-    aliases = {"MANAGED_BY_OPERATOR", "FIELD_MANAGER"}
+    aliases = {"MANAGED_BY_OPERATOR", "FIELD_MANAGER", "TOKEN_AUDIENCE"}
     assert len(set(spelled)) == len(spelled) - len(aliases)
 
 
@@ -139,6 +139,8 @@ def test_chart_rbac_names_the_crd() -> None:
     assert sorted(r for rule in ours for r in rule["resources"]) == [
         contract.PLURAL,
         f"{contract.PLURAL}/finalizers",
+        contract.INVOKE_RESOURCE,
+        contract.PARAMETERS_RESOURCE,
         f"{contract.PLURAL}/status",
     ]
 

@@ -8,6 +8,8 @@ for the gate, another for the service) cannot slip through.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Sequence
 
@@ -38,3 +40,15 @@ def bearer_token(authorization: str | Sequence[str] | None) -> str:
     if len(token) > MAX_TOKEN_LENGTH:
         raise NoToken(f"the bearer token is longer than {MAX_TOKEN_LENGTH} characters")
     return token
+
+
+def token_audiences(token: str) -> list[str]:
+    """The ``aud`` claim of a JWT, unverified: only for our own token, or to pick which
+    audience to ask the API server about."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return []
+    aud = claims.get("aud") if isinstance(claims, dict) else None
+    return [aud] if isinstance(aud, str) else [a for a in aud or [] if isinstance(a, str)]

@@ -9,6 +9,9 @@ token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from daeploy.access.actions import Request
 
 ALLOWED = 200
 UNAUTHENTICATED = 401
@@ -31,3 +34,15 @@ class Decision:
     def cacheable(self) -> bool:
         """Only the API server's own verdicts are; a failure to reach it is asked again."""
         return self.status != UNAVAILABLE
+
+
+def decision_body(decision: Decision, request: Request) -> dict[str, Any]:
+    """What a caller is told: allowed or not, why, and which right on which service counts."""
+    return {
+        "allowed": decision.allowed,
+        "status": decision.status,
+        "reason": decision.reason,
+        "namespace": request.namespace,
+        "service": request.service,
+        "needs": f"{request.action.verb} {request.action.value}",
+    }

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from daeploy.access.actions import Request
-from daeploy.access.bearer import NoToken, bearer_token
+from daeploy.access.bearer import NoToken, bearer_token, token_audiences
 from daeploy.access.cache import DEFAULT_TTL, TtlCache, token_key
 from daeploy.access.decision import (
     ALLOWED,
@@ -23,6 +23,8 @@ from daeploy.access.decision import (
     Decision,
 )
 from daeploy.access.kube import SUBJECT_ACCESS_REVIEWS, TOKEN_REVIEWS, ApiUnavailable, KubeApi
+from daeploy.contract import TOKEN_AUDIENCE
+from daeploy.names import service_audience
 
 logger = logging.getLogger("daeploy.access")
 
@@ -36,9 +38,13 @@ class Reviewer:
     ``audiences``: the token audiences accepted. Empty (the default) sends none, and the API
     server then accepts only its own default audience (``--api-audiences``, else its issuer):
     the tokens ``kubectl create token`` and ServiceAccount token files hold, which also work
-    against the API server itself. Give a dedicated audience (e.g. ``["daeploy"]``, tokens
+    against the API server itself. Give a dedicated audience (e.g. ``["daeploy.io"]``, tokens
     from ``kubectl create token --audience daeploy``) so a token handed to a service cannot be
     replayed against the API server; a token must then carry one of the listed audiences.
+
+    ``service_audiences``: also accept, for a request to one service, a token whose audience is
+    that service's alone (daeploy.names.service_audience: ``daeploy token --service``). Needs
+    ``audiences`` to list every other audience accepted, the API server's included.
 
     ``ttl``: seconds a verdict (allowed, 401, 403) is reused for the same token and request,
     hence how long a revoked token or right keeps working at most. 0 asks every time.
@@ -50,11 +56,15 @@ class Reviewer:
         audiences: Sequence[str] = (),
         ttl: float = DEFAULT_TTL,
         *,
+        service_audiences: bool = False,
         cache: TtlCache[Decision] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.api = api
         self.audiences = tuple(audiences)
+        if service_audiences and not self.audiences:
+            raise ValueError("service_audiences needs the other accepted audiences listed")
+        self.service_audiences = service_audiences
         if cache is None:
             cache = TtlCache(ttl) if clock is None else TtlCache(ttl, clock=clock)
         self.cache = cache
@@ -62,6 +72,22 @@ class Reviewer:
     @property
     def ttl(self) -> float:
         return self.cache.ttl
+
+    def audiences_for(self, request: Request) -> tuple[str, ...]:
+        if self.service_audiences:
+            return (*self.audiences, service_audience(request.namespace, request.service))
+        return self.audiences
+
+    def known(self, authorization: str | Sequence[str] | None, request: Request) -> Decision | None:
+        """The decision if it needs no API server: a malformed header, or a cached verdict.
+
+        Cheap and non-blocking, so an async gate answers most requests without a thread.
+        """
+        try:
+            token = bearer_token(authorization)
+        except NoToken as refused:
+            return Decision(UNAUTHENTICATED, str(refused))
+        return self.cache.get(token_key(token, request))
 
     def review(self, authorization: str | Sequence[str] | None, request: Request) -> Decision:
         """The decision for the caller who sent ``authorization`` (the header's values)."""
@@ -82,20 +108,45 @@ class Reviewer:
             self.cache.put(key, decision)
         return decision
 
-    def _ask(self, token: str, request: Request) -> Decision:
+    def _token_review(self, token: str, audiences: Sequence[str]) -> dict[str, Any]:
         spec: dict[str, Any] = {"token": token}
-        if self.audiences:
-            spec["audiences"] = list(self.audiences)
+        if audiences:
+            spec["audiences"] = list(audiences)
         review = self.api.create(
             TOKEN_REVIEWS,
             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec},
         )
         status = review.get("status") or {}
+        if audiences and not set(status.get("audiences") or ()) & set(audiences):
+            return {"authenticated": False, "error": "no accepted audience in the answer"}
+        return status
+
+    def _for_another_service(self, token: str, request: Request) -> str | None:
+        """The other service a genuine service-scoped token is for, if it is one.
+
+        Only asked after the token failed here; the second TokenReview proves the claim, so a
+        forged token never gets this answer.
+        """
+        if not self.service_audiences:
+            return None
+        own = service_audience(request.namespace, request.service)
+        for audience in token_audiences(token):
+            if (
+                audience.startswith(TOKEN_AUDIENCE + "/")
+                and audience != own
+                and self._token_review(token, [audience]).get("authenticated")
+            ):
+                return audience.removeprefix(TOKEN_AUDIENCE + "/")
+        return None
+
+    def _ask(self, token: str, request: Request) -> Decision:
+        status = self._token_review(token, self.audiences_for(request))
         if not status.get("authenticated"):
             # The server's error says why (expiry, signature, audience); the caller learns less.
             logger.info("token refused for %s: %s", request.describe(), status.get("error", ""))
-            return Decision(UNAUTHENTICATED, TOKEN_REFUSED)
-        if self.audiences and not set(status.get("audiences") or ()) & set(self.audiences):
+            other = self._for_another_service(token, request)
+            if other is not None:
+                return Decision(FORBIDDEN, f"the token is for the service {other} only")
             return Decision(UNAUTHENTICATED, TOKEN_REFUSED)
         user = status.get("user") or {}
         username = str(user.get("username", ""))

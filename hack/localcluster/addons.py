@@ -1,5 +1,6 @@
 """The cluster's system pods: CoreDNS (no ``forward``: no query leaves the cluster) and Traefik
-(hostNetwork on the node IP, strict prefix matching, no update check or usage reporting)."""
+(hostNetwork on the node IP, strict prefix matching, Ingresses and Traefik's own CRDs, no update
+check or usage reporting)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ from . import network
 from .images import COREDNS_IMAGE, TRAEFIK_IMAGE
 
 SYSTEM_NS = "kube-system"
+TRAEFIK_CRD_RESOURCES = [
+    "middlewares",
+    "middlewaretcps",
+    "ingressroutes",
+    "traefikservices",
+    "ingressroutetcps",
+    "ingressrouteudps",
+    "tlsoptions",
+    "tlsstores",
+    "serverstransports",
+    "serverstransporttcps",
+]
 INGRESS_NS = "traefik"
 INGRESS_CLASS = "traefik"
 
@@ -153,6 +166,9 @@ def traefik_args(net: network.Net = network.DEFAULT) -> list[str]:
         # event; with 1,000 services deploying that took most of a core. Events within 200 ms
         # now make one rebuild.
         "--providers.kubernetesingress.throttleDuration=200ms",
+        # Traefik's own kinds: the access gate's forwardAuth Middleware, per namespace.
+        "--providers.kubernetescrd=true",
+        "--providers.kubernetescrd.throttleDuration=200ms",
         "--ping=true",
         "--ping.entryPoint=web",
         "--global.checkNewVersion=false",
@@ -170,7 +186,7 @@ def traefik(net: network.Net = network.DEFAULT) -> list[dict]:
             [
                 {
                     "apiGroups": [""],
-                    "resources": ["services", "endpoints", "secrets", "nodes"],
+                    "resources": ["services", "endpoints", "secrets", "nodes", "configmaps"],
                     "verbs": ["get", "list", "watch"],
                 },
                 {
@@ -187,6 +203,11 @@ def traefik(net: network.Net = network.DEFAULT) -> list[dict]:
                     "apiGroups": ["networking.k8s.io"],
                     "resources": ["ingresses/status"],
                     "verbs": ["update"],
+                },
+                {
+                    "apiGroups": ["traefik.io"],
+                    "resources": TRAEFIK_CRD_RESOURCES,
+                    "verbs": ["get", "list", "watch"],
                 },
             ],
             INGRESS_NS,

@@ -29,6 +29,7 @@ from . import (
     sysctls,
 )
 from .components import ALL, ETCD, KUBERNETES
+from .components.traefik import crds_file as traefik_crds_file
 from .layout import Layout
 from .processes import Daemon
 
@@ -91,6 +92,9 @@ def daemons(layout: Layout) -> dict[str, Daemon]:
                 f"--service-account-issuer=https://kubernetes.default.svc.{network.CLUSTER_DOMAIN}",
                 f"--service-account-key-file={p / 'sa.pub'}",
                 f"--service-account-signing-key-file={p / 'sa.key'}",
+                # A token cannot be revoked on its own (only its account or its rights can), so
+                # no token lives longer than 30 days: `daeploy token` says when it shortens one.
+                "--service-account-max-token-expiration=720h",
                 "--profiling=false",
                 "--v=1",
             ),
@@ -233,6 +237,10 @@ class Timer:
 
 
 def apply_system_pods(layout: Layout) -> None:
+    # Traefik's CRDs first: its kubernetescrd provider waits for every kind it watches.
+    kubectl(layout, "apply", "--server-side", "-f", str(traefik_crds_file()))
+    kubectl(layout, "wait", "--for=condition=Established", "--timeout=60s",
+            *(f"crd/{r}.traefik.io" for r in addons.TRAEFIK_CRD_RESOURCES))  # fmt: skip
     system_pods = {"apiVersion": "v1", "kind": "List", "items": addons.all_manifests(layout.net)}
     kubectl(layout, "apply", "--server-side", "-f", "-", input=json.dumps(system_pods))
     for ns, name in (("kube-system", "coredns"), ("traefik", "traefik")):

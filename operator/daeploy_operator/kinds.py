@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daeploy.contract import API_GROUP_VERSION, KIND, PLURAL
+from daeploy.contract import API_GROUP_VERSION, KIND, PLURAL, TRAEFIK_API_VERSION
 
 # (apiVersion, kind) -> (plural, namespaced)
 KINDS: dict[tuple[str, str], tuple[str, bool]] = {
@@ -16,6 +16,7 @@ KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("networking.k8s.io/v1", "Ingress"): ("ingresses", True),
     ("rbac.authorization.k8s.io/v1", "Role"): ("roles", True),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rolebindings", True),
+    (TRAEFIK_API_VERSION, "Middleware"): ("middlewares", True),
 }
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from daeploy.contract import ROUTE_CLAIM_ANNOTATION, SERVICE_ACCOUNT, VERSION_LABEL
+from daeploy.contract import ROUTE_CLAIM_ANNOTATION, VERSION_LABEL
 from daeploy.names import InvalidNameError, label_value
 
 from . import ownership
@@ -32,9 +32,15 @@ from .names import name_child_name
 from .ownership import NotOwnedError
 from .resources.deployment import build_version_deployment
 from .resources.ingress import build_name_ingress, ingress_hosts
+from .resources.middleware import build_access_middleware
 from .resources.rbac import (
+    build_callers_role,
+    build_callers_role_binding,
     build_events_role,
     build_events_role_binding,
+    build_peers_role,
+    build_peers_role_binding,
+    build_people_accounts,
     build_service_account,
 )
 from .resources.service import (
@@ -137,12 +143,8 @@ class Reconciler:
             # The garbage collector removes the children of deleted DaeployServices.
             return
         try:
-            service_account = child_key("v1", "ServiceAccount", namespace, SERVICE_ACCOUNT)
-            if not self.applied.has(service_account):
-                # Pods of a Deployment cannot start before their ServiceAccount exists. Later
-                # changes of the owners come through the namespace's own runner and the resync.
-                self.reconcile_namespace_access(namespace)
             run = Pass(view, namespace, name, group, now, force)
+            self._identity_phase(run)
             versions = self._versions_phase(run)
             main = self._main_phase(run, versions)
             routes = self._routes_phase(run, versions, main.route)
@@ -153,6 +155,20 @@ class Reconciler:
             raise
 
     # --- phases ------------------------------------------------------------------------------
+
+    def _identity_phase(self, run: Pass) -> None:
+        """The name's ServiceAccount (its pods cannot start without it) and who may call it."""
+        account = build_service_account(run.name, run.namespace, run.group)
+        meta = account["metadata"]
+        first = not self.applied.has(child_key("v1", "ServiceAccount", run.namespace, meta["name"]))
+        self._apply_or_note(run, account)
+        if self.settings.access:
+            self._apply_or_note(run, build_callers_role(run.name, run.namespace, run.group))
+            self._apply_or_note(run, build_callers_role_binding(run.name, run.namespace, run.group))
+        if first:
+            # The events binding names every service account of the namespace. Later changes
+            # of the owners come through the namespace's own runner and the resync.
+            self.reconcile_namespace_access(run.namespace)
 
     def _versions_phase(self, run: Pass) -> Versions:
         """Each version's Deployment and Service, then how available each version is."""
@@ -218,6 +234,8 @@ class Reconciler:
             return Routes(holder_namespace, host, routes_here=False)
         if holder_namespace != namespace:
             holder_namespace, host = namespace, own_host  # status speaks of the own host
+        # Public only when every version is: the ingress check covers all of a name's routes.
+        guarded = self.settings.access and not all(v.public for v in run.group)
         self._apply_or_note(
             run,
             build_name_ingress(
@@ -229,6 +247,7 @@ class Reconciler:
                 hosts=hosts,
                 ingress_class=self.settings.ingress_class,
                 claimed_at=claimed_at,
+                annotations=self.settings.ingress_annotations_for(namespace) if guarded else None,
             ),
         )
         return Routes(holder_namespace, host, routes_here=True)
@@ -278,7 +297,8 @@ class Reconciler:
     # --- namespace access --------------------------------------------------------------------
 
     def reconcile_namespace_access(self, namespace: str, *, force: bool = False) -> None:
-        """The namespace's ServiceAccount and events Role, owned by all its DaeployServices.
+        """The namespace's events Role (bound to every service's account), the accounts for
+        people, and the ingress's Middleware; owned by all its DaeployServices.
 
         Separate from the per-name reconcile because it needs every object of the namespace:
         reading them all for each name would make a burst quadratic.
@@ -287,10 +307,27 @@ class Reconciler:
         owners = _live_versions(view, namespace)
         if not owners:
             return
-        # The ServiceAccount comes first: pods of a Deployment cannot start without it.
-        self._apply(view, build_service_account(namespace, owners), force)
         self._apply(view, build_events_role(namespace, owners), force)
         self._apply(view, build_events_role_binding(namespace, owners), force)
+        if not self.settings.access:
+            return
+        self._apply(view, build_peers_role(namespace, owners), force)
+        self._apply(view, build_peers_role_binding(namespace, owners), force)
+        for manifest in build_people_accounts(namespace, owners):
+            self._apply(view, manifest, force)
+        if self.settings.traefik_middleware:
+            middleware = build_access_middleware(namespace, owners, self.settings.gate_for_ingress)
+            try:
+                self._apply(view, middleware, force)
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+                logger.warning(
+                    "no Traefik Middleware kind in this cluster (%s): install Traefik's CRDs, "
+                    "or set access.traefikMiddleware=false and wire the ingress to the gate "
+                    "with access.ingressAnnotations",
+                    error,
+                )
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -343,7 +380,7 @@ class Reconciler:
         unknown resource name in spec.resources); that belongs in the status, not in a retry loop.
         """
         for child in (
-            build_version_deployment(version, self.settings.runtime_image),
+            build_version_deployment(version, self.settings.runtime_image, self.settings.gate_url),
             build_version_service(version),
         ):
             try:

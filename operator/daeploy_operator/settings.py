@@ -12,6 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from daeploy.contract import (
+    ACCESS_GATE_URL_ENV,
+    ACCESS_INGRESS_ANNOTATIONS_ENV,
+    ACCESS_INGRESS_GATE_URL_ENV,
+    ACCESS_TRAEFIK_MIDDLEWARE_ENV,
+    GATE_INGRESS_PATH,
+    GATE_NAME,
     HOST_ANNOTATION,
     INGRESS_CLASS_ENV,
     INGRESS_HOST_ENV,
@@ -56,6 +62,30 @@ class OperatorSettings:
     watch_server_timeout: int = 120
     watch_client_timeout: float = 150.0
     liveness_endpoint: str = DEFAULT_LIVENESS_ENDPOINT
+    gate_url: str = ""
+    """The access gate's base URL; empty turns access control off (every service open)."""
+    ingress_gate_url: str = ""
+    """Where the ingress controller reaches the gate (``{gate}``): a node-local address when
+    the gate runs next to a host-network ingress; empty: ``gate_url``."""
+    ingress_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Put on each Ingress of a service that is not public, ``{namespace}`` and ``{gate}``
+    filled in: how the ingress controller is told to ask the gate."""
+    traefik_middleware: bool = False
+    """Also keep a Traefik forwardAuth Middleware in each namespace for those annotations."""
+
+    @property
+    def access(self) -> bool:
+        return bool(self.gate_url)
+
+    @property
+    def gate_for_ingress(self) -> str:
+        return self.ingress_gate_url or self.gate_url
+
+    def ingress_annotations_for(self, namespace: str) -> dict[str, str]:
+        return {
+            k: v.replace("{namespace}", namespace).replace("{gate}", self.gate_for_ingress)
+            for k, v in self.ingress_annotations.items()
+        }
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -95,6 +125,8 @@ class OperatorSettings:
                 f"{WATCH_CLIENT_TIMEOUT_ENV} must be larger than {WATCH_SERVER_TIMEOUT_ENV}, "
                 "so that the server closes a healthy watch before the client gives up on it"
             )
+        gate_url = _base_url(env, ACCESS_GATE_URL_ENV, "or leave it empty to turn access off")
+        ingress_gate_url = _base_url(env, ACCESS_INGRESS_GATE_URL_ENV, "or leave it empty")
         return cls(
             ingress_class=ingress_class,
             host=host,
@@ -106,6 +138,10 @@ class OperatorSettings:
             watch_server_timeout=server_timeout,
             watch_client_timeout=client_timeout,
             liveness_endpoint=env.get(LIVENESS_ENDPOINT_ENV, DEFAULT_LIVENESS_ENDPOINT),
+            gate_url=gate_url,
+            ingress_gate_url=ingress_gate_url,
+            ingress_annotations=_parse_annotations(env.get(ACCESS_INGRESS_ANNOTATIONS_ENV, "")),
+            traefik_middleware=_flag(env, ACCESS_TRAEFIK_MIDDLEWARE_ENV),
         )
 
     def host_for(self, namespace: str, namespace_annotations: Mapping[str, str]) -> str:
@@ -173,3 +209,40 @@ def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
     if not raw.isdigit() or int(raw) <= 0:
         raise SettingsError(f"{variable}: {raw!r} is not a positive whole number of seconds")
     return int(raw)
+
+
+def _parse_annotations(raw: str) -> dict[str, str]:
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SettingsError(
+            f"{ACCESS_INGRESS_ANNOTATIONS_ENV} is not JSON ({error}); use an object such as "
+            '{"nginx.ingress.kubernetes.io/auth-url": '
+            f'"{{gate}}{GATE_INGRESS_PATH}/{{namespace}}"}}'
+        ) from error
+    if not isinstance(parsed, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+    ):
+        raise SettingsError(
+            f"{ACCESS_INGRESS_ANNOTATIONS_ENV} must map annotation names to string values"
+        )
+    return dict(parsed)
+
+
+def _flag(env: Mapping[str, str], variable: str) -> bool:
+    raw = env.get(variable, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise SettingsError(f"{variable}: {raw!r} is not 'true' or 'false'")
+    return raw == "true"
+
+
+def _base_url(env: Mapping[str, str], variable: str, otherwise: str) -> str:
+    url = env.get(variable, "").strip().rstrip("/")
+    if url and not re.fullmatch(r"https?://[^\s/]+", url):
+        raise SettingsError(
+            f"{variable}: {url!r} is not a base URL; use one such as "
+            f"'http://{GATE_NAME}.daeploy-system.svc.cluster.local', {otherwise}"
+        )
+    return url

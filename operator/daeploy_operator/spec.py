@@ -38,6 +38,11 @@ class ServiceVersion:
     resources: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     status: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     deleting: bool = False
+    public: bool = False
+    """Entrypoints and docs open without a token; parameter writes never are."""
+    callers: tuple[str, ...] | None = None
+    """Services (``name`` here, ``namespace/name`` elsewhere) allowed to call this one; None
+    (unset): every service of the namespace, as in Daeploy 1.x."""
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> ServiceVersion:
@@ -62,6 +67,8 @@ class ServiceVersion:
             resources=MappingProxyType(dict(spec.get("resources") or {})),
             status=MappingProxyType(dict(obj.get("status") or {})),
             deleting=bool(metadata.get("deletionTimestamp")),
+            public=spec.get("public") is True,
+            callers=None if spec.get("callers") is None else tuple(str(c) for c in spec["callers"]),
         )
 
     def reference(self) -> dict[str, Any]:

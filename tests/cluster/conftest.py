@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from daeploy.contract import CRD_NAME, OPERATOR_NAME, PLURAL
+from daeploy.contract import (
+    API_GROUP,
+    CRD_NAME,
+    GATE_NAME,
+    INVOKE_RESOURCE,
+    OPERATOR_NAME,
+    PARAMETERS_RESOURCE,
+    PLURAL,
+    TOKEN_AUDIENCE,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / OPERATOR_NAME
@@ -22,6 +31,7 @@ OPERATOR_NAMESPACE = "daeploy-system"
 OPERATOR_RELEASE = OPERATOR_NAME
 OPERATOR_IMAGE_REPOSITORY = f"localhost/{OPERATOR_NAME}"
 OPERATOR_IMAGE_TAG = "0.1.0"
+TEST_CALLER = "daeploy-tests-caller"
 
 
 @pytest.fixture(scope="session")
@@ -55,13 +65,17 @@ def daeploy_operator(cluster: Any, project_images: Any) -> Iterator[str]:
         "image.pullPolicy=IfNotPresent",
         "--set",
         "resyncSeconds=10",
+        # The local cluster's Traefik runs on the host network: the gate goes next to it.
+        "--set",
+        "access.gate.hostNetwork=true",
         "--wait",
         "--timeout",
         "240s",
         timeout=300,
     )
     deployment = f"deployment/{OPERATOR_RELEASE}"
-    cluster.kubectl("-n", OPERATOR_NAMESPACE, "rollout", "restart", deployment)
+    for restarted in (deployment, f"daemonset/{GATE_NAME}"):
+        cluster.kubectl("-n", OPERATOR_NAMESPACE, "rollout", "restart", restarted)
     cluster.kubectl(
         "-n", OPERATOR_NAMESPACE, "rollout", "status", deployment, "--timeout=240s", timeout=260
     )
@@ -74,7 +88,39 @@ def daeploy_operator(cluster: Any, project_images: Any) -> Iterator[str]:
         "--timeout=120s",
         timeout=140,
     )
+    cluster.kubectl("-n", OPERATOR_NAMESPACE, "rollout", "status", f"daemonset/{GATE_NAME}",
+                    "--timeout=120s", timeout=140)  # fmt: skip
+    caller = json.dumps({"apiVersion": "v1", "kind": "List", "items": _test_caller()})
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=caller)
+    token = cluster.kubectl(
+        "-n", OPERATOR_NAMESPACE, "create", "token", TEST_CALLER,
+        f"--audience={TOKEN_AUDIENCE}", "--duration=4h",
+    ).stdout.strip()  # fmt: skip
+    cluster.auth_headers = {"Authorization": f"Bearer {token}"}
     yield OPERATOR_NAMESPACE
+    cluster.auth_headers = {}
+    cluster.kubectl("delete", "-f", "-", "--ignore-not-found", input=caller, check=False)
+
+
+def _test_caller() -> list[dict[str, Any]]:
+    """The tests' own identity for calls through the ingress: may invoke every service and
+    change its parameters, in every namespace (the secure default stays on in the tests)."""
+    meta = {"name": TEST_CALLER, "labels": {"app.kubernetes.io/part-of": "daeploy-tests"}}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {**meta, "namespace": OPERATOR_NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta,
+         "rules": [
+             {"apiGroups": [API_GROUP], "resources": [INVOKE_RESOURCE], "verbs": ["create"]},
+             {"apiGroups": [API_GROUP], "resources": [PARAMETERS_RESOURCE], "verbs": ["update"]},
+         ]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": meta,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": TEST_CALLER},
+         "subjects": [{"kind": "ServiceAccount", "name": TEST_CALLER,
+                       "namespace": OPERATOR_NAMESPACE}]},
+    ]  # fmt: skip
 
 
 @pytest.fixture

@@ -44,7 +44,11 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 120, every:
 
 
 def post(cluster: Any, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
-    return httpx.post(f"{cluster.ingress_url}{path}", json=body or {}, timeout=15, **kwargs)
+    """POST through the ingress as the tests' caller (see conftest.daeploy_operator)."""
+    headers = {**cluster.auth_headers, **kwargs.pop("headers", {})}
+    return httpx.post(
+        f"{cluster.ingress_url}{path}", json=body or {}, timeout=15, headers=headers, **kwargs
+    )
 
 
 def get_json(cluster: Any, *args: str) -> Any:
@@ -101,8 +105,10 @@ class SteadyLoad:
     """Sequential requests at most every ``interval`` seconds, in a thread, bounded."""
 
     def __init__(self, url: str, interval: float = 0.025, max_requests: int = 24000,
-                 max_seconds: float = 600) -> None:  # fmt: skip
+                 max_seconds: float = 600, headers: dict[str, str] | None = None,
+                 ) -> None:  # fmt: skip
         self.url = url
+        self.headers = headers or {}
         self.interval = interval
         self.max_requests = max_requests
         self.max_seconds = max_seconds
@@ -121,7 +127,7 @@ class SteadyLoad:
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.max_seconds
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=self.headers) as client:
             sent = 0
             while not self._stop.is_set() and sent < self.max_requests:
                 if time.monotonic() > deadline:

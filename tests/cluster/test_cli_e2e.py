@@ -95,7 +95,7 @@ class Tutorial:
     def play(self) -> httpx.Response:
         return httpx.post(
             f"{self.cluster.ingress_url}{service_path('yatzee')}/play",
-            headers={"Host": self.host},
+            headers={"Host": self.host, **self.cluster.auth_headers},
             timeout=30,
         )
 

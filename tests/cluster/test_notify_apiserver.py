@@ -12,15 +12,17 @@ import pytest
 from daeploy.contract import (
     EVENT_REASON,
     KIND,
-    SERVICE_ACCOUNT,
     SERVICE_LABEL,
     SEVERITY_ANNOTATION,
     VERSION_LABEL,
 )
+from daeploy.names import service_account_name
 from daeploy.notifications import Severity, notifier_from_config
 from daeploy_operator.resources import rbac
 
 pytestmark = pytest.mark.cluster
+
+SERVICE = "yatzee"  # whose pods' account posts the Events
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +30,18 @@ def events_namespace(cluster):
     ns = f"notify-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", ns)
     objects = [
-        rbac.build_service_account(ns, []),
+        rbac.build_service_account(SERVICE, ns, []),
         rbac.build_events_role(ns, []),
         rbac.build_events_role_binding(ns, []),
     ]
+    objects[-1]["subjects"] = [
+        {"kind": "ServiceAccount", "name": service_account_name(SERVICE), "namespace": ns}
+    ]
     cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
                                                         "items": objects}))  # fmt: skip
-    token = cluster.kubectl("-n", ns, "create", "token", rbac.SERVICE_ACCOUNT).stdout.strip()
+    token = cluster.kubectl(
+        "-n", ns, "create", "token", service_account_name(SERVICE)
+    ).stdout.strip()
     yield ns, token
     cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
@@ -85,7 +92,7 @@ def test_repeats_raise_the_count_and_severity_sets_the_type(cluster, events_name
 
 def test_the_service_token_can_post_events_but_not_read_secrets(cluster, events_namespace):
     ns, _ = events_namespace
-    who = f"system:serviceaccount:{ns}:{SERVICE_ACCOUNT}"
+    who = f"system:serviceaccount:{ns}:{service_account_name(SERVICE)}"
     for verb, resource, allowed in (
         ("create", "events", "yes"),
         ("patch", "events", "yes"),

@@ -149,13 +149,19 @@ def test_a_version_answers_at_its_own_path(cluster: Any, tutorial: str) -> None:
 
 
 def test_docs_render_and_the_openapi_document_loads(cluster: Any, tutorial: str) -> None:
-    docs = httpx.get(f"{cluster.ingress_url}{service_path('yatzee')}/docs", timeout=15)
+    docs = httpx.get(
+        f"{cluster.ingress_url}{service_path('yatzee')}/docs",
+        timeout=15,
+        headers=cluster.auth_headers,
+    )
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
     match = re.search(r"""url:\s*['"]([^'"]+openapi\.json)['"]""", docs.text)
     assert match, docs.text[:500]
     assert match.group(1).startswith(service_path("yatzee"))
-    spec = httpx.get(f"{cluster.ingress_url}{match.group(1)}", timeout=15)
+    spec = httpx.get(
+        f"{cluster.ingress_url}{match.group(1)}", timeout=15, headers=cluster.auth_headers
+    )
     assert spec.status_code == 200
     assert "/play" in spec.json()["paths"]
 
@@ -165,7 +171,7 @@ def test_main_switches_both_ways_under_load_without_losing_a_request(
 ) -> None:
     v1 = version_object_name("die_roller", "1.0.0")
     v2 = version_object_name("die_roller", "2.0.0")
-    with SteadyLoad(f"{cluster.ingress_url}{ROLL_DIE}") as load:
+    with SteadyLoad(f"{cluster.ingress_url}{ROLL_DIE}", headers=cluster.auth_headers) as load:
         wait_until(lambda: len(load.answers) >= 20, "the load to get going", timeout=60)
 
         apply(

@@ -39,21 +39,26 @@ from kube_helpers import (
 )
 
 from daeploy.contract import (
+    ADMIN_ACCOUNT,
     API_GROUP,
+    CALLER_ACCOUNT,
+    CALLERS_ROLE_SUFFIX,
     CRD_NAME,
+    EVENTS_ROLE,
     HOST_ANNOTATION,
     KIND,
     MANAGED_BY_LABEL,
     MANAGED_BY_OPERATOR,
     OPERATOR_NAME,
+    PEERS_ROLE,
     PLURAL,
     RESYNC_SECONDS_ENV,
-    SERVICE_ACCOUNT,
     SERVICE_LABEL,
     VERSION_LABEL,
 )
 from daeploy.names import (
     label_value,
+    service_account_name,
     service_object_name,
     service_path,
     version_object_name,
@@ -115,7 +120,7 @@ def play(cluster: Any, host: str) -> httpx.Response:
     return httpx.post(
         f"{cluster.ingress_url}{service_path('yatzee')}/play",
         json={},
-        headers={"Host": host},
+        headers={"Host": host, **cluster.auth_headers},
         timeout=PLAY_TIMEOUT,
     )
 
@@ -125,8 +130,9 @@ def play(cluster: Any, host: str) -> httpx.Response:
 
 def operator_pod(cluster: Any, operator_namespace: str) -> dict[str, Any]:
     pods = items(
-        cluster, operator_namespace, "pods", "-l", f"app.kubernetes.io/instance={OPERATOR_NAME}"
-    )
+        cluster, operator_namespace, "pods", "-l",
+        f"app.kubernetes.io/instance={OPERATOR_NAME},app.kubernetes.io/name={OPERATOR_NAME}",
+    )  # fmt: skip
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     assert len(live) == 1, [p["metadata"]["name"] for p in pods]
     return live[0]
@@ -337,15 +343,32 @@ def convergence_problems(cluster: Any, namespace: str, expected: Expected) -> li
             if paths != want_paths or rule.get("host") != expected.host:
                 problems.append(f"{where}: host {rule.get('host')!r}, paths {paths}")
 
-    for kind in ("ServiceAccount", "Role", "RoleBinding"):
-        of_kind = [o for o in access if o["kind"] == kind]
-        if len(of_kind) != 1:
-            problems.append(f"{len(of_kind)} managed {kind}s")
-        problems += [
-            f"{kind} {o['metadata']['name']}: owners are not exactly the live DaeployServices"
-            for o in of_kind
-            if owner_uids(o) != live
-        ]
+    # Identities and rights: the namespace's own, owned by every live DaeployService, and each
+    # name's account and callers' Role and RoleBinding, owned by that name's versions.
+    owners_wanted: dict[tuple[str, str], set[str]] = {
+        (kind, name): live
+        for kind, names in (
+            ("ServiceAccount", (CALLER_ACCOUNT, ADMIN_ACCOUNT)),
+            ("Role", (EVENTS_ROLE, PEERS_ROLE, CALLER_ACCOUNT, ADMIN_ACCOUNT)),
+            ("RoleBinding", (EVENTS_ROLE, PEERS_ROLE, CALLER_ACCOUNT, ADMIN_ACCOUNT)),
+        )
+        for name in names
+    }
+    for name in expected.versions:
+        account = service_account_name(name)
+        owners_wanted[("ServiceAccount", account)] = uids_of_name.get(name, set())
+        for kind in ("Role", "RoleBinding"):
+            owners_wanted[(kind, account + CALLERS_ROLE_SUFFIX)] = uids_of_name.get(name, set())
+    found_access = {(o["kind"], o["metadata"]["name"]): o for o in access}
+    problems += [f"{k} {n} is missing" for k, n in sorted(set(owners_wanted) - set(found_access))]
+    problems += [
+        f"{k} {n} is not expected" for k, n in sorted(set(found_access) - set(owners_wanted))
+    ]
+    problems += [
+        f"{kind} {name}: owners are not exactly the versions it serves"
+        for (kind, name), obj in found_access.items()
+        if (kind, name) in owners_wanted and owner_uids(obj) != owners_wanted[(kind, name)]
+    ]
     for obj in children + access:
         refs = owner_uids(obj)
         if not refs:
@@ -584,6 +607,9 @@ OPERATOR_RULES = {
     ("", "namespaces"): {"list", "watch"},
     ("", "events"): {"create", "update", "patch"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+    (API_GROUP, f"{PLURAL}/invoke"): {"create"},
+    (API_GROUP, f"{PLURAL}/parameters"): {"update"},
+    ("traefik.io", "middlewares"): {"get", "create", "patch"},
 }
 
 # (verb, resource, extra kubectl auth can-i arguments, allowed)
@@ -747,7 +773,7 @@ def test_the_demo_runs_under_pod_security_restricted(cluster: Any, restricted_de
 
 def test_the_services_token_reads_no_secrets(cluster: Any, restricted_demo: Demo) -> None:
     """The ServiceAccount the operator made in a live namespace, beyond test_notify_apiserver."""
-    who = f"system:serviceaccount:{restricted_demo.namespace}:{SERVICE_ACCOUNT}"
+    who = f"system:serviceaccount:{restricted_demo.namespace}:{service_account_name('die_roller')}"
     answers = {
         (verb, resource): can_i(cluster, who, verb, resource, "-n", restricted_demo.namespace)
         for verb, resource in (

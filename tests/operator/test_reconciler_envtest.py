@@ -37,11 +37,16 @@ from daeploy.contract import (
     NOT_OWNED_REASON,
     RECONCILE_FAILED_REASON,
     ROUTE_HELD_REASON,
-    SERVICE_ACCOUNT,
     SERVICE_NAME_ENV,
     VERSION_LABEL,
 )
-from daeploy.names import service_object_name, service_path, version_object_name, version_path
+from daeploy.names import (
+    service_account_name,
+    service_object_name,
+    service_path,
+    version_object_name,
+    version_path,
+)
 from daeploy_operator.api import ApiError, ApiServer
 from daeploy_operator.applied import AppliedRecord, child_key
 from daeploy_operator.apply import APPLY_PATCH
@@ -336,7 +341,7 @@ def test_first_version_gets_every_child_by_server_side_apply_and_is_ready_once_a
         ("Service", v1),
         ("Service", service_object_name("die_roller")),
         ("Ingress", service_object_name("die_roller")),
-        ("ServiceAccount", SERVICE_ACCOUNT),
+        ("ServiceAccount", service_account_name("die_roller")),
         ("Role", EVENTS_ROLE),
         ("RoleBinding", EVENTS_ROLE),
     }
@@ -428,7 +433,8 @@ def test_an_unchanged_name_is_not_applied_again(
     _create_version(api, ns, "die_roller", "4.0.0")
     writes.clear()
     reconciler.reconcile(ns, "die_roller")
-    # Only the new version's Deployment and Service, the per-name Service and the Ingress.
+    # Only the new version's Deployment and Service, and the per-name children that gain it as
+    # an owner: the Service, the Ingress and the name's ServiceAccount.
     v4 = version_object_name("die_roller", "4.0.0")
     per_name = service_object_name("die_roller")
     assert sorted(_child_applies(writes)) == sorted(
@@ -438,6 +444,7 @@ def test_an_unchanged_name_is_not_applied_again(
             ("v1", "Service", v4),
             ("v1", "Service", per_name),
             ("networking.k8s.io/v1", "Ingress", per_name),
+            ("v1", "ServiceAccount", service_account_name("die_roller")),
         ]
     )
 

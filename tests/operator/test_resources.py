@@ -18,7 +18,6 @@ from daeploy.contract import (
     RESOURCE_NAME_ENV,
     RESOURCE_UID_ENV,
     ROUTE_CLAIM_ANNOTATION,
-    SERVICE_ACCOUNT,
     SERVICE_LABEL,
     SERVICE_NAME_ENV,
     SERVICE_VERSION_ENV,
@@ -28,6 +27,7 @@ from daeploy.contract import (
 )
 from daeploy.names import (
     label_value,
+    service_account_name,
     service_object_name,
     service_path,
     version_object_name,
@@ -113,7 +113,7 @@ def test_deployment_pods_meet_pod_security_restricted() -> None:
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert sc["runAsNonRoot"] is True
-    assert pod["serviceAccountName"] == SERVICE_ACCOUNT
+    assert pod["serviceAccountName"] == service_account_name(service_version().name)
     assert pod["automountServiceAccountToken"] is True
     assert not any("hostPath" in v for v in pod.get("volumes", []))
 
@@ -252,16 +252,17 @@ def test_ingress_routes(
 
 def test_service_account_may_only_write_events() -> None:
     owners = [service_version(namespace="demo")]
-    account = build_service_account("demo", owners)
+    name = owners[0].name
+    account = build_service_account(name, "demo", owners)
     role = build_events_role("demo", owners)
     binding = build_events_role_binding("demo", owners)
-    assert account["metadata"]["name"] == SERVICE_ACCOUNT
+    assert account["metadata"]["name"] == service_account_name(name)
     assert role["rules"] == [
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch"]}
     ]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": "demo"}
+        {"kind": "ServiceAccount", "name": service_account_name(name), "namespace": "demo"}
     ]
     for obj in (account, role, binding):
         assert obj["metadata"]["namespace"] == "demo"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from dsvc_objects import T0, service_version
 
-from daeploy.contract import HOST_ANNOTATION, ROLLOUT_REASON, ROUTE_HELD_REASON, SERVICE_ACCOUNT
-from daeploy.names import service_path, version_path
+from daeploy.contract import HOST_ANNOTATION, ROLLOUT_REASON, ROUTE_HELD_REASON
+from daeploy.names import service_account_name, service_path, version_path
 from daeploy_operator import status as st
 from daeploy_operator.routing import MainRoute
 
@@ -62,7 +62,7 @@ CRASHING = {
                     {
                         "type": "ReplicaFailure",
                         "status": "True",
-                        "message": f'serviceaccount "{SERVICE_ACCOUNT}" not found',
+                        "message": f'serviceaccount "{service_account_name("x")}" not found',
                     }
                 ],
             ),

@@ -37,12 +37,11 @@ from daeploy.contract import (
     EMAILS_ANNOTATION,
     EVENT_REASON,
     KIND,
-    SERVICE_ACCOUNT,
     SERVICE_LABEL,
     SEVERITY_ANNOTATION,
     VERSION_LABEL,
 )
-from daeploy.names import version_object_name
+from daeploy.names import service_account_name, version_object_name
 from daeploy.notifications import (
     Notifier,
     default_notifier,
@@ -123,14 +122,15 @@ def pod(
     }
     created = admin.request("POST", resource_path(API_GROUP_VERSION, KIND, ns), body=dsvc)
     version = ServiceVersion.from_object(created or {})
-    for build in (build_service_account, build_events_role, build_events_role_binding):
+    admin.create(build_service_account(SERVICE, ns, [version]))
+    for build in (build_events_role, build_events_role_binding):
         admin.create(build(ns, [version]))
     request = {
         "apiVersion": "authentication.k8s.io/v1",
         "kind": "TokenRequest",
         "spec": {"expirationSeconds": TOKEN_SECONDS},
     }
-    path = resource_path("v1", "ServiceAccount", ns, SERVICE_ACCOUNT, "token")
+    path = resource_path("v1", "ServiceAccount", ns, service_account_name(SERVICE), "token")
     token = (admin.request("POST", path, body=request) or {})["status"]["token"]
     # The authorizer learns of the new Role and RoleBinding from a watch.
     deadline = time.monotonic() + RBAC_PROPAGATION_TIMEOUT

@@ -10,19 +10,24 @@ from __future__ import annotations
 from typing import Any
 
 from daeploy.contract import (
+    ACCESS_URL_ENV,
+    CALL_TOKEN_DIR,
+    CALL_TOKEN_FILE_ENV,
     LIVE_PATH,
     NAMESPACE_ENV,
     PORT_ENV,
+    PUBLIC_ENV,
     READY_PATH,
     RESERVED_ENV,
     RESOURCE_NAME_ENV,
     RESOURCE_UID_ENV,
-    SERVICE_ACCOUNT,
     SERVICE_NAME_ENV,
     SERVICE_VERSION_ENV,
     SOURCE_ARCHIVE_ENV,
     SOURCE_ARCHIVE_KEY,
+    TOKEN_AUDIENCE,
 )
+from daeploy.names import service_account_name
 
 from ..names import (
     CONTAINER_NAME,
@@ -40,13 +45,23 @@ RUN_AS_USER = 10001
 PRE_STOP_SLEEP_SECONDS = 5
 TERMINATION_GRACE_SECONDS = 40
 PROGRESS_DEADLINE_SECONDS = 300
+# The kubelet renews a projected token at 80% of its life; an hour is the usual choice.
+CALL_TOKEN_SECONDS = 3600
+CALL_TOKEN_FILE = f"{CALL_TOKEN_DIR}/token"
 
 
-def build_version_deployment(version: ServiceVersion, runtime_image: str) -> dict[str, Any]:
-    """The Deployment for ``version``; source deploys run ``runtime_image`` on the packed folder."""
+def build_version_deployment(
+    version: ServiceVersion, runtime_image: str, gate_url: str = ""
+) -> dict[str, Any]:
+    """The Deployment for ``version``; source deploys run ``runtime_image`` on the packed folder.
+
+    With ``gate_url`` (access control on) the app checks callers with the gate, and its calls
+    to other services carry a token of its own ServiceAccount for the ``daeploy.io`` audience:
+    one a callee cannot replay against the API server.
+    """
     labels = version_labels(version.name, version.version)
     pod_spec: dict[str, Any] = {
-        "serviceAccountName": SERVICE_ACCOUNT,
+        "serviceAccountName": service_account_name(version.name),
         # notify() posts Events with the pod's token.
         "automountServiceAccountToken": True,
         # Service links would put one variable per Service of the namespace into every pod.
@@ -58,10 +73,28 @@ def build_version_deployment(version: ServiceVersion, runtime_image: str) -> dic
             "runAsGroup": RUN_AS_USER,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [_container(version, runtime_image)],
+        "containers": [_container(version, runtime_image, gate_url)],
     }
+    volumes: list[dict[str, Any]] = []
+    if gate_url:
+        volumes.append(
+            {
+                "name": "daeploy-token",
+                "projected": {
+                    "sources": [
+                        {
+                            "serviceAccountToken": {
+                                "audience": TOKEN_AUDIENCE,
+                                "expirationSeconds": CALL_TOKEN_SECONDS,
+                                "path": "token",
+                            }
+                        }
+                    ]
+                },
+            }
+        )
     if version.source_config_map:
-        pod_spec["volumes"] = [
+        volumes += [
             {
                 "name": "source",
                 "configMap": {
@@ -71,6 +104,8 @@ def build_version_deployment(version: ServiceVersion, runtime_image: str) -> dic
             },
             {"name": "tmp", "emptyDir": {}},
         ]
+    if volumes:
+        pod_spec["volumes"] = volumes
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -94,14 +129,14 @@ def build_version_deployment(version: ServiceVersion, runtime_image: str) -> dic
     }
 
 
-def _container(version: ServiceVersion, runtime_image: str) -> dict[str, Any]:
+def _container(version: ServiceVersion, runtime_image: str, gate_url: str) -> dict[str, Any]:
     probe_port = CONTAINER_PORT_NAME
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": version.image or runtime_image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": CONTAINER_PORT_NAME, "containerPort": version.port, "protocol": "TCP"}],
-        "env": _env(version),
+        "env": _env(version, gate_url),
         "resources": dict(version.resources),
         "startupProbe": {
             "httpGet": {"path": LIVE_PATH, "port": probe_port},
@@ -133,15 +168,20 @@ def _container(version: ServiceVersion, runtime_image: str) -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
+    mounts: list[dict[str, Any]] = []
+    if gate_url:
+        mounts.append({"name": "daeploy-token", "mountPath": CALL_TOKEN_DIR, "readOnly": True})
     if version.source_config_map:
-        container["volumeMounts"] = [
+        mounts += [
             {"name": "source", "mountPath": SOURCE_MOUNT, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
         ]
+    if mounts:
+        container["volumeMounts"] = mounts
     return container
 
 
-def _env(version: ServiceVersion) -> list[dict[str, Any]]:
+def _env(version: ServiceVersion, gate_url: str) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": SERVICE_NAME_ENV, "value": version.name},
         {"name": SERVICE_VERSION_ENV, "value": version.version},
@@ -155,6 +195,10 @@ def _env(version: ServiceVersion) -> list[dict[str, Any]]:
     ]
     if version.source_config_map:
         env.append({"name": SOURCE_ARCHIVE_ENV, "value": SOURCE_ARCHIVE})
+    if gate_url:
+        env.append({"name": ACCESS_URL_ENV, "value": gate_url})
+        env.append({"name": PUBLIC_ENV, "value": "true" if version.public else "false"})
+        env.append({"name": CALL_TOKEN_FILE_ENV, "value": CALL_TOKEN_FILE})
     # The CRD refuses these names; an object stored before that rule must not shadow them.
     env.extend({"name": k, "value": v} for k, v in version.env if k not in RESERVED_ENV)
     return env

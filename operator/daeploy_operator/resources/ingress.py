@@ -35,9 +35,10 @@ def build_name_ingress(
     hosts: Sequence[str],
     ingress_class: str,
     claimed_at: str,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Routes for one service name on each of ``hosts`` ('' for any host); no main path while
-    no version is main."""
+    no version is main. ``annotations`` tell the ingress controller to ask the access gate."""
     paths: list[dict[str, Any]] = []
     if main_version is not None:
         paths.append(_path(service_path(name), version_child_name(name, main_version)))
@@ -52,7 +53,7 @@ def build_name_ingress(
             "name": name_child_name(name),
             "namespace": namespace,
             "labels": name_labels(name),
-            "annotations": {ROUTE_CLAIM_ANNOTATION: claimed_at},
+            "annotations": {**(annotations or {}), ROUTE_CLAIM_ANNOTATION: claimed_at},
             "ownerReferences": shared_owners(owners),
         },
         "spec": {"ingressClassName": ingress_class, "rules": rules},

@@ -1,0 +1,46 @@
+"""The Traefik Middleware that makes the ingress ask the gate before forwarding a request.
+
+One per namespace, because the gate's address names the namespace (``/ingress/<namespace>``):
+the same host can serve several namespaces' routes, and the gate must know which namespace's
+RBAC to ask. The Ingresses point at it with the annotation the chart sets
+(``traefik.ingress.kubernetes.io/router.middlewares: <namespace>-daeploy-access@kubernetescrd``).
+Only the Authorization header goes to the gate; Traefik adds X-Forwarded-Uri and -Method from
+the request itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from daeploy.contract import (
+    ACCESS_MIDDLEWARE,
+    GATE_INGRESS_PATH,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_OPERATOR,
+    TRAEFIK_API_VERSION,
+)
+
+from ..spec import ServiceVersion
+from .owners import shared_owners
+
+
+def build_access_middleware(
+    namespace: str, owners: Iterable[ServiceVersion], gate_url: str
+) -> dict[str, Any]:
+    return {
+        "apiVersion": TRAEFIK_API_VERSION,
+        "kind": "Middleware",
+        "metadata": {
+            "name": ACCESS_MIDDLEWARE,
+            "namespace": namespace,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY_OPERATOR},
+            "ownerReferences": shared_owners(owners),
+        },
+        "spec": {
+            "forwardAuth": {
+                "address": f"{gate_url}{GATE_INGRESS_PATH}/{namespace}",
+                "authRequestHeaders": ["Authorization"],
+            }
+        },
+    }
