@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from daeploy.access.actions import Request
+from daeploy.access.bearer import NoToken, bearer_token
+from daeploy.access.decision import UNAUTHENTICATED, Decision
 
 DEFAULT_TTL = 10.0
 DEFAULT_MAX_ENTRIES = 10_000
@@ -82,3 +84,17 @@ class TtlCache(Generic[V]):
     def _expire(self, now: float) -> None:
         for key in [k for k, (expires, _) in self._entries.items() if now >= expires]:
             del self._entries[key]
+
+
+def known_decision(
+    cache: TtlCache[Decision], authorization: str | Sequence[str] | None, request: Request
+) -> tuple[Decision | None, Key | None]:
+    """(decision, None) when no one needs asking: a missing or malformed header (401) or a
+    cached verdict; else (None, the key to store the answer under)."""
+    try:
+        token = bearer_token(authorization)
+    except NoToken as refused:
+        return Decision(UNAUTHENTICATED, str(refused)), None
+    key = token_key(token, request)
+    cached = cache.get(key)
+    return (cached, None) if cached is not None else (None, key)

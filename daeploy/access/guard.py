@@ -21,8 +21,8 @@ import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from daeploy.access.actions import Action, Request
-from daeploy.access.bearer import NoToken, bearer_token
-from daeploy.access.cache import TtlCache, token_key
+from daeploy.access.bearer import bearer_token
+from daeploy.access.cache import TtlCache, known_decision
 from daeploy.access.decision import UNAUTHENTICATED, UNAVAILABLE, Decision, decision_body
 from daeploy.access.forwarded import action_for
 from daeploy.contract import GATE_REVIEW_PATH
@@ -96,15 +96,11 @@ class AccessGuard:
     async def decide(
         self, settings: GuardSettings, authorization: list[str], request: Request
     ) -> Decision:
-        try:
-            token = bearer_token(authorization)
-        except NoToken as refused:
-            return Decision(UNAUTHENTICATED, str(refused))
-        key = token_key(token, request)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        decision = await self._ask_gate(settings, token, request)
+        known, key = known_decision(self.cache, authorization, request)
+        if known is not None:
+            return known
+        assert key is not None  # known_decision gives one or the other
+        decision = await self._ask_gate(settings, bearer_token(authorization), request)
         if decision.cacheable:
             self.cache.put(key, decision)
         return decision

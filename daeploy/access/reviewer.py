@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from daeploy.access.actions import Request
-from daeploy.access.bearer import NoToken, bearer_token, token_audiences
-from daeploy.access.cache import DEFAULT_TTL, TtlCache, token_key
+from daeploy.access.bearer import bearer_token, token_audiences
+from daeploy.access.cache import DEFAULT_TTL, TtlCache, known_decision
 from daeploy.access.decision import (
     ALLOWED,
     FORBIDDEN,
@@ -83,24 +83,16 @@ class Reviewer:
 
         Cheap and non-blocking, so an async gate answers most requests without a thread.
         """
-        try:
-            token = bearer_token(authorization)
-        except NoToken as refused:
-            return Decision(UNAUTHENTICATED, str(refused))
-        return self.cache.get(token_key(token, request))
+        return known_decision(self.cache, authorization, request)[0]
 
     def review(self, authorization: str | Sequence[str] | None, request: Request) -> Decision:
         """The decision for the caller who sent ``authorization`` (the header's values)."""
+        decision, key = known_decision(self.cache, authorization, request)
+        if decision is not None:
+            return decision
+        assert key is not None  # known_decision gives one or the other
         try:
-            token = bearer_token(authorization)
-        except NoToken as refused:
-            return Decision(UNAUTHENTICATED, str(refused))
-        key = token_key(token, request)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        try:
-            decision = self._ask(token, request)
+            decision = self._ask(bearer_token(authorization), request)
         except ApiUnavailable as error:
             logger.warning("access to %s not checked: %s", request.describe(), error)
             return Decision(UNAVAILABLE, API_UNAVAILABLE)

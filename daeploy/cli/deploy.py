@@ -22,6 +22,7 @@ from daeploy.cli.packing import PackedSource, pack
 from daeploy.cli.progress import Expectation, wait_until_ready
 from daeploy.cli.spec import (
     Request,
+    check_callers,
     check_name,
     check_version,
     labels,
@@ -39,10 +40,13 @@ def _check_input(
     env: tuple[str, ...],
     port: int | None,
     replicas: int | None,
+    public: bool = False,
+    callers: tuple[str, ...] = (),
 ) -> tuple[Request, PackedSource | None]:
     check_name(name)
     check_version(version)
     variables = parse_env(env)
+    allowed = check_callers(callers)
     if image is not None and path is not None:
         raise InputError(
             "give either PATH (a service folder) or --image IMAGE (a built image), not both"
@@ -62,6 +66,8 @@ def _check_input(
         source_digest=packed.digest if packed else None,
         port=port,
         replicas=replicas,
+        public=public,
+        callers=allowed,
     )
     return request, packed
 
@@ -108,6 +114,19 @@ def apply(
 @click.option("--replicas", type=click.IntRange(0, 1000), help="Number of pods (default 1).")
 @click.option("--main", "make_main", is_flag=True, help="Make this version the main one.")
 @click.option(
+    "--public",
+    is_flag=True,
+    help="Answer callers without a token (entrypoints and docs; parameter changes stay closed).",
+)
+@click.option(
+    "--caller",
+    "callers",
+    multiple=True,
+    metavar="NAME",
+    help="A service that may call this one (NAME or NAMESPACE/NAME, repeatable); without it "
+    "every service of the namespace may.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0),
     default=300,
@@ -126,6 +145,8 @@ def deploy(
     port: int | None,
     replicas: int | None,
     make_main: bool,
+    public: bool,
+    callers: tuple[str, ...],
     timeout: float,
     wait: bool,
 ) -> None:
@@ -134,7 +155,7 @@ def deploy(
     The first version of a name becomes the main one; later versions run beside it until
     `daeploy assign` (or --main) makes them main.
     """
-    request, packed = _check_input(name, version, path, image, env, port, replicas)
+    request, packed = _check_input(name, version, path, image, env, port, replicas, public, callers)
     kube = conn.kube()
     host = kube.active_host()
     click.echo(f"Active host: {host}")

@@ -86,6 +86,9 @@ class Request:
     source_digest: str | None = None
     port: int | None = None
     replicas: int | None = None
+    public: bool = False
+    callers: tuple[str, ...] | None = None
+    """Who may call it (spec.callers); None leaves it unset: every service of the namespace."""
 
     @property
     def object_name(self) -> str:
@@ -111,6 +114,10 @@ class Request:
         env = self.all_env()
         if env:
             spec["env"] = env
+        if self.public:
+            spec["public"] = True
+        if self.callers is not None:
+            spec["callers"] = list(self.callers)
         return spec
 
     def body(self) -> dict[str, Any]:
@@ -122,3 +129,21 @@ class Request:
             "metadata": {"name": self.object_name, "labels": labels(self.name, self.version)},
             "spec": self.spec(),
         }
+
+
+def check_callers(callers: tuple[str, ...]) -> tuple[str, ...] | None:
+    """--caller values: ``name`` or ``namespace/name``; none given leaves spec.callers unset."""
+    if not callers:
+        return None
+    for caller in callers:
+        namespace, _, name = caller.rpartition("/")
+        try:
+            validate_service_name(name)
+            if "/" in caller and not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", namespace):
+                raise InvalidNameError(namespace)
+        except InvalidNameError:
+            raise InputError(
+                f"invalid --caller {caller!r}: give a service name (yatzee) or "
+                "namespace/name (games/yatzee)"
+            ) from None
+    return tuple(dict.fromkeys(callers))

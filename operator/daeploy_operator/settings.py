@@ -167,26 +167,30 @@ def _check_host(variable: str, host: str) -> None:
         )
 
 
-def _parse_namespace_hosts(raw: str) -> dict[str, str]:
+def _string_map(raw: str, variable: str, what: str, example: str) -> dict[str, str]:
+    """A JSON object of strings from ``variable``; empty when unset."""
     if not raw.strip():
         return {}
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError as error:
         raise SettingsError(
-            f"{NAMESPACE_HOSTS_ENV} is not JSON ({error}); use an object such as "
-            '{"team-a": "a.example.com"}'
+            f"{variable} is not JSON ({error}); use an object such as {example}"
         ) from error
     if not isinstance(parsed, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
     ):
-        raise SettingsError(
-            f"{NAMESPACE_HOSTS_ENV} must map namespace names to hosts, e.g. "
-            '{"team-a": "a.example.com"}'
-        )
-    for host in parsed.values():
-        _check_host(NAMESPACE_HOSTS_ENV, host)
+        raise SettingsError(f"{variable} must map {what}, e.g. {example}")
     return dict(parsed)
+
+
+def _parse_namespace_hosts(raw: str) -> dict[str, str]:
+    hosts = _string_map(
+        raw, NAMESPACE_HOSTS_ENV, "namespace names to hosts", '{"team-a": "a.example.com"}'
+    )
+    for host in hosts.values():
+        _check_host(NAMESPACE_HOSTS_ENV, host)
+    return hosts
 
 
 def _positive(env: Mapping[str, str], variable: str, default: float) -> float:
@@ -212,23 +216,12 @@ def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
 
 
 def _parse_annotations(raw: str) -> dict[str, str]:
-    if not raw.strip():
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise SettingsError(
-            f"{ACCESS_INGRESS_ANNOTATIONS_ENV} is not JSON ({error}); use an object such as "
-            '{"nginx.ingress.kubernetes.io/auth-url": '
-            f'"{{gate}}{GATE_INGRESS_PATH}/{{namespace}}"}}'
-        ) from error
-    if not isinstance(parsed, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
-    ):
-        raise SettingsError(
-            f"{ACCESS_INGRESS_ANNOTATIONS_ENV} must map annotation names to string values"
-        )
-    return dict(parsed)
+    example = (
+        f'{{"nginx.ingress.kubernetes.io/auth-url": "{{gate}}{GATE_INGRESS_PATH}/{{namespace}}"}}'
+    )
+    return _string_map(
+        raw, ACCESS_INGRESS_ANNOTATIONS_ENV, "annotation names to string values", example
+    )
 
 
 def _flag(env: Mapping[str, str], variable: str) -> bool:

@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
-from daeploy.cli.spec import Request, parse_env
+from daeploy.cli.errors import InputError
+from daeploy.cli.spec import Request, check_callers, parse_env
 from daeploy.contract import API_VERSION, PLURAL
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / f"{PLURAL}.yaml"
@@ -42,3 +43,25 @@ def test_image_deploy_body_fits_the_crd(schema: dict[str, Any]) -> None:
     jsonschema.validate(body, schema)
     assert "source" not in body["spec"]
     assert "env" not in body["spec"]
+
+
+def test_public_and_callers_fit_the_crd(schema: dict[str, Any]) -> None:
+    callers = check_callers(("yatzee", "games/yatzee", "yatzee"))
+    body = Request(
+        "die_roller", "1.0.0", env=[], image="localhost/die-roller:1.0.0", public=True,
+        callers=callers,
+    ).body()  # fmt: skip
+    jsonschema.validate(body, schema)
+    assert body["spec"]["public"] is True
+    assert body["spec"]["callers"] == ["yatzee", "games/yatzee"]
+    # No --caller leaves spec.callers unset (every service of the namespace), never [].
+    plain = Request("die_roller", "1.0.0", env=[], image="x:1").body()["spec"]
+    assert "callers" not in plain and "public" not in plain
+    assert check_callers(()) is None
+
+
+@pytest.mark.parametrize("bad", ["Yatzee", "games/", "/yatzee", "a/b/yatzee", "Games/yatzee", ""])
+def test_a_bad_caller_names_the_option_and_the_fix(bad: str) -> None:
+    with pytest.raises(InputError) as refused:
+        check_callers((bad,))
+    assert "--caller" in str(refused.value) and "namespace/name" in str(refused.value)
