@@ -145,6 +145,11 @@ TERMINATION_LOG_ENV = "DAEPLOY_TERMINATION_LOG"  # runtime: where its last words
 SOURCE_DIGEST_ENV = "DAEPLOY_SOURCE_DIGEST"  # in spec.env: a changed folder rolls the pods
 DEBUG_ENV = "DAEPLOY_DEBUG"  # 1: show tracebacks
 
+# The gate's settings, set by the Helm chart (charts/daeploy-operator/templates/gate.yaml).
+GATE_AUDIENCES_ENV = "DAEPLOY_GATE_AUDIENCES"  # comma-separated token audiences besides the API's
+GATE_CACHE_SECONDS_ENV = "DAEPLOY_GATE_CACHE_SECONDS"  # how long a decision is reused
+GATE_PORT_ENV = "DAEPLOY_GATE_PORT"  # where the gate listens (its Go cache listens in front)
+
 # Operator settings, set by the Helm chart (charts/daeploy-operator/templates/deployment.yaml).
 INGRESS_CLASS_ENV = "DAEPLOY_INGRESS_CLASS"  # IngressClass of the Ingresses it creates
 INGRESS_HOST_ENV = "DAEPLOY_INGRESS_HOST"  # default Ingress host; empty: any host
@@ -160,6 +165,7 @@ ACCESS_GATE_URL_ENV = "DAEPLOY_ACCESS_GATE_URL"  # the gate's base URL; empty: a
 ACCESS_INGRESS_GATE_URL_ENV = "DAEPLOY_ACCESS_INGRESS_GATE_URL"  # the ingress's; default the same
 ACCESS_INGRESS_ANNOTATIONS_ENV = "DAEPLOY_ACCESS_INGRESS_ANNOTATIONS"  # JSON, {namespace}, {gate}
 ACCESS_TRAEFIK_MIDDLEWARE_ENV = "DAEPLOY_ACCESS_TRAEFIK_MIDDLEWARE"  # "true": one per namespace
+ACCESS_TRAEFIK_PLUGIN_ENV = "DAEPLOY_ACCESS_TRAEFIK_PLUGIN"  # its plugin's name; empty: forwardAuth
 OPERATOR_SETTINGS_ENV = (
     INGRESS_CLASS_ENV,
     INGRESS_HOST_ENV,
@@ -175,9 +181,6 @@ OPERATOR_SETTINGS_ENV = (
     ACCESS_INGRESS_GATE_URL_ENV,
     ACCESS_INGRESS_ANNOTATIONS_ENV,
     ACCESS_TRAEFIK_MIDDLEWARE_ENV,
+    ACCESS_TRAEFIK_PLUGIN_ENV,
+    GATE_CACHE_SECONDS_ENV,
 )
-
-# The gate's settings, set by the Helm chart (charts/daeploy-operator/templates/gate.yaml).
-GATE_AUDIENCES_ENV = "DAEPLOY_GATE_AUDIENCES"  # comma-separated token audiences besides the API's
-GATE_CACHE_SECONDS_ENV = "DAEPLOY_GATE_CACHE_SECONDS"  # how long a decision is reused
-GATE_PORT_ENV = "DAEPLOY_GATE_PORT"  # where the gate listens (its Go cache listens in front)

@@ -1,11 +1,22 @@
 """The cluster's system pods: CoreDNS (no ``forward``: no query leaves the cluster) and Traefik
-(hostNetwork on the node IP, strict prefix matching, Ingresses and Traefik's own CRDs, no update
-check or usage reporting)."""
+(hostNetwork on the node IP, strict prefix matching, Ingresses and Traefik's own CRDs, the access
+gate's plugin as a local plugin, no update check or usage reporting)."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from . import network
 from .images import COREDNS_IMAGE, TRAEFIK_IMAGE
+
+# The access gate's Traefik plugin (operator/traefik-access), loaded as a local plugin: Traefik
+# interprets its Go source, mounted from a ConfigMap where it looks for local plugins.
+PLUGIN_NAME = "daeploy-access-plugin"
+PLUGIN_MODULE = "github.com/daeploy/traefik-access"
+PLUGIN_SOURCE = Path(__file__).resolve().parents[2] / "operator" / "traefik-access"
+PLUGIN_FILES = (".traefik.yml", "go.mod", "access.go")
+PLUGIN_MOUNT = f"/plugins-local/src/{PLUGIN_MODULE}"
 
 SYSTEM_NS = "kube-system"
 TRAEFIK_CRD_RESOURCES = [
@@ -169,6 +180,7 @@ def traefik_args(net: network.Net = network.DEFAULT) -> list[str]:
         # Traefik's own kinds: the access gate's forwardAuth Middleware, per namespace.
         "--providers.kubernetescrd=true",
         "--providers.kubernetescrd.throttleDuration=200ms",
+        f"--experimental.localPlugins.{PLUGIN_NAME}.moduleName={PLUGIN_MODULE}",
         "--ping=true",
         "--ping.entryPoint=web",
         "--global.checkNewVersion=false",
@@ -177,8 +189,15 @@ def traefik_args(net: network.Net = network.DEFAULT) -> list[str]:
     ]
 
 
+def plugin_files() -> dict[str, str]:
+    return {name: (PLUGIN_SOURCE / name).read_text() for name in PLUGIN_FILES}
+
+
 def traefik(net: network.Net = network.DEFAULT) -> list[dict]:
     labels = {"app.kubernetes.io/name": "traefik"}
+    plugin = plugin_files()
+    # A changed plugin is new static configuration: roll the pod.
+    plugin_digest = hashlib.sha256(repr(sorted(plugin.items())).encode()).hexdigest()[:16]
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(INGRESS_NS)},
         *_reader_role(
@@ -213,6 +232,12 @@ def traefik(net: network.Net = network.DEFAULT) -> list[dict]:
             INGRESS_NS,
         ),
         {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("traefik-plugins", INGRESS_NS),
+            "data": plugin,
+        },
+        {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "IngressClass",
             "metadata": {
@@ -231,9 +256,13 @@ def traefik(net: network.Net = network.DEFAULT) -> list[dict]:
                 "strategy": {"type": "Recreate"},
                 "selector": {"matchLabels": labels},
                 "template": {
-                    "metadata": {"labels": labels},
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": {"daeploy.local/plugin-digest": plugin_digest},
+                    },
                     "spec": {
                         "serviceAccountName": "traefik",
+                        "volumes": [{"name": "plugins", "configMap": {"name": "traefik-plugins"}}],
                         "hostNetwork": True,
                         "dnsPolicy": "ClusterFirstWithHostNet",
                         "priorityClassName": "system-cluster-critical",
@@ -245,6 +274,9 @@ def traefik(net: network.Net = network.DEFAULT) -> list[dict]:
                                 "imagePullPolicy": "Never",
                                 "args": traefik_args(net),
                                 "ports": [{"name": "web", "containerPort": 80}],
+                                "volumeMounts": [
+                                    {"name": "plugins", "mountPath": PLUGIN_MOUNT, "readOnly": True}
+                                ],
                                 "securityContext": {
                                     "allowPrivilegeEscalation": False,
                                     "capabilities": {

@@ -316,7 +316,13 @@ class Reconciler:
         for manifest in build_people_accounts(namespace, owners):
             self._apply(view, manifest, force)
         if self.settings.traefik_middleware:
-            middleware = build_access_middleware(namespace, owners, self.settings.gate_for_ingress)
+            middleware = build_access_middleware(
+                namespace,
+                owners,
+                self.settings.gate_for_ingress,
+                self.settings.traefik_plugin,
+                self.settings.cache_seconds,
+            )
             try:
                 self._apply(view, middleware, force)
             except ApiError as error:

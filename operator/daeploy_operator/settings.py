@@ -16,6 +16,8 @@ from daeploy.contract import (
     ACCESS_INGRESS_ANNOTATIONS_ENV,
     ACCESS_INGRESS_GATE_URL_ENV,
     ACCESS_TRAEFIK_MIDDLEWARE_ENV,
+    ACCESS_TRAEFIK_PLUGIN_ENV,
+    GATE_CACHE_SECONDS_ENV,
     GATE_INGRESS_PATH,
     GATE_NAME,
     HOST_ANNOTATION,
@@ -71,7 +73,11 @@ class OperatorSettings:
     """Put on each Ingress of a service that is not public, ``{namespace}`` and ``{gate}``
     filled in: how the ingress controller is told to ask the gate."""
     traefik_middleware: bool = False
-    """Also keep a Traefik forwardAuth Middleware in each namespace for those annotations."""
+    """Also keep a Traefik Middleware in each namespace for those annotations."""
+    traefik_plugin: str = ""
+    """The Middleware uses this Traefik plugin (operator/traefik-access) instead of forwardAuth."""
+    cache_seconds: float = 5.0
+    """How long the gate, and the plugin, reuse an answer."""
 
     @property
     def access(self) -> bool:
@@ -142,6 +148,8 @@ class OperatorSettings:
             ingress_gate_url=ingress_gate_url,
             ingress_annotations=_parse_annotations(env.get(ACCESS_INGRESS_ANNOTATIONS_ENV, "")),
             traefik_middleware=_flag(env, ACCESS_TRAEFIK_MIDDLEWARE_ENV),
+            traefik_plugin=_plugin_name(env.get(ACCESS_TRAEFIK_PLUGIN_ENV, "")),
+            cache_seconds=_seconds(env, GATE_CACHE_SECONDS_ENV, 5.0),
         )
 
     def host_for(self, namespace: str, namespace_annotations: Mapping[str, str]) -> str:
@@ -239,3 +247,26 @@ def _base_url(env: Mapping[str, str], variable: str, otherwise: str) -> str:
             f"'http://{GATE_NAME}.daeploy-system.svc.cluster.local', {otherwise}"
         )
     return url
+
+
+def _plugin_name(raw: str) -> str:
+    name = raw.strip()
+    if name and not _NAMESPACE_PATTERN.fullmatch(name):
+        raise SettingsError(
+            f"{ACCESS_TRAEFIK_PLUGIN_ENV}: {name!r} is not a plugin name (for example "
+            "'access-plugin'); leave it empty to use forwardAuth"
+        )
+    return name
+
+
+def _seconds(env: Mapping[str, str], variable: str, default: float) -> float:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise SettingsError(f"{variable}: {raw!r} is not a number of seconds >= 0")
+    return value

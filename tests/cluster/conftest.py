@@ -23,6 +23,7 @@ from daeploy.contract import (
     PLURAL,
     TOKEN_AUDIENCE,
 )
+from localcluster import addons
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / OPERATOR_NAME
@@ -68,6 +69,9 @@ def daeploy_operator(cluster: Any, project_images: Any) -> Iterator[str]:
         # The local cluster's Traefik runs on the host network: the gate goes next to it.
         "--set",
         "access.gate.hostNetwork=true",
+        # ... and Traefik asks it from its own process, through the project's plugin.
+        "--set",
+        f"access.traefikPlugin={addons.PLUGIN_NAME}",
         "--wait",
         "--timeout",
         "240s",

@@ -15,6 +15,7 @@ from daeploy.contract import (
     ACCESS_INGRESS_GATE_URL_ENV,
     ACCESS_MIDDLEWARE,
     ACCESS_TRAEFIK_MIDDLEWARE_ENV,
+    ACCESS_TRAEFIK_PLUGIN_ENV,
     ACCESS_URL_ENV,
     ADMIN_ACCOUNT,
     API_GROUP,
@@ -24,6 +25,7 @@ from daeploy.contract import (
     CALLER_ACCOUNT,
     CALLERS_ROLE_SUFFIX,
     EVENTS_ROLE,
+    GATE_CACHE_SECONDS_ENV,
     GATE_INGRESS_PATH,
     INVOKE_RESOURCE,
     KIND,
@@ -515,6 +517,27 @@ def test_traefik_middleware_flag(raw: str, on: bool) -> None:
 def test_bad_traefik_middleware_flag_names_the_variable(raw: str) -> None:
     with pytest.raises(SettingsError, match=ACCESS_TRAEFIK_MIDDLEWARE_ENV):
         OperatorSettings.from_env({ACCESS_TRAEFIK_MIDDLEWARE_ENV: raw})
+
+
+def test_with_the_plugin_the_middleware_asks_from_inside_traefik_and_keeps_answers() -> None:
+    owners = [service_version("yatzee", "1.0.0", namespace="team-a")]
+    middleware = build_access_middleware("team-a", owners, GATE, "access-plugin", 7.9)
+    assert middleware["spec"] == {
+        "plugin": {"access-plugin": {"gate": f"{GATE}{GATE_INGRESS_PATH}/team-a", "ttlSeconds": 7}}
+    }
+
+
+def test_plugin_and_cache_settings_are_read_and_checked() -> None:
+    settings = OperatorSettings.from_env(
+        {ACCESS_TRAEFIK_PLUGIN_ENV: " access-plugin ", GATE_CACHE_SECONDS_ENV: "2.5"}
+    )
+    assert settings.traefik_plugin == "access-plugin" and settings.cache_seconds == 2.5
+    defaults = OperatorSettings.from_env({})
+    assert defaults.traefik_plugin == "" and defaults.cache_seconds == 5.0
+    with pytest.raises(SettingsError, match=ACCESS_TRAEFIK_PLUGIN_ENV):
+        OperatorSettings.from_env({ACCESS_TRAEFIK_PLUGIN_ENV: "Not A Name"})
+    with pytest.raises(SettingsError, match=GATE_CACHE_SECONDS_ENV):
+        OperatorSettings.from_env({GATE_CACHE_SECONDS_ENV: "-1"})
 
 
 # --- the spec ------------------------------------------------------------------------------

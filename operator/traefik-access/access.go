@@ -1,0 +1,166 @@
+// Package access is a Traefik middleware plugin (run by Traefik's Yaegi interpreter) that asks
+// the Daeploy access gate, exactly as forwardAuth would, and keeps its answers for a few seconds.
+//
+// forwardAuth sends every request's question over HTTP; on the 2-core development VM that
+// round trip alone added 0.4 ms to a 2.2 ms call, however fast the gate answered. This plugin
+// asks the same question (GET <gate>/ingress/<namespace>, the request's Authorization values,
+// X-Forwarded-Method and X-Forwarded-Uri) only when it has not had the answer for the very same
+// request inputs within the TTL, which is the gate's own caching rule, so the decision is the
+// gate's either way. Only the standard library: Yaegi interprets it inside Traefik.
+package access
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config is the Middleware's spec.plugin.<name> object.
+type Config struct {
+	// Gate is the full question URL: <gate>/ingress/<namespace>.
+	Gate string `json:"gate,omitempty"`
+	// TTLSeconds is how long an answer is reused; 0 asks every time.
+	TTLSeconds int `json:"ttlSeconds,omitempty"`
+	// MaxEntries bounds the memory a flood of distinct tokens can take.
+	MaxEntries int `json:"maxEntries,omitempty"`
+}
+
+// CreateConfig gives the defaults.
+func CreateConfig() *Config {
+	return &Config{TTLSeconds: 5, MaxEntries: 10000}
+}
+
+type answer struct {
+	status    int
+	body      []byte
+	challenge string
+	expires   time.Time
+}
+
+// Access is the middleware.
+type Access struct {
+	next    http.Handler
+	gate    string
+	ttl     time.Duration
+	max     int
+	client  *http.Client
+	mu      sync.Mutex
+	entries map[string]answer
+}
+
+// New builds the middleware for one Middleware object.
+func New(_ context.Context, next http.Handler, config *Config, _ string) (http.Handler, error) {
+	if config.Gate == "" {
+		return nil, errors.New("gate: give the gate's question URL, <gate>/ingress/<namespace>")
+	}
+	max := config.MaxEntries
+	if max <= 0 {
+		max = 10000
+	}
+	return &Access{
+		next:    next,
+		gate:    config.Gate,
+		ttl:     time.Duration(config.TTLSeconds) * time.Second,
+		max:     max,
+		client:  &http.Client{Timeout: 10 * time.Second},
+		entries: map[string]answer{},
+	}, nil
+}
+
+// key is the question itself, not a digest of it: hashing in interpreted code cost more than
+// the native map hash of the whole string (at most MaxEntries of them, about 1 KiB each).
+func key(req *http.Request) string {
+	return req.Method + "\x00" + req.URL.RequestURI() + "\x00" +
+		strings.Join(req.Header.Values("Authorization"), "\x01")
+}
+
+// cacheable: the gate's own verdicts; 503 (Kubernetes unreachable) is asked again.
+func cacheable(status int) bool {
+	return status == http.StatusOK || status == http.StatusBadRequest ||
+		status == http.StatusUnauthorized || status == http.StatusForbidden
+}
+
+func (a *Access) lookup(k string, now time.Time) (answer, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	found, ok := a.entries[k]
+	if !ok || now.After(found.expires) {
+		return answer{}, false
+	}
+	return found, true
+}
+
+func (a *Access) store(k string, found answer) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.entries) >= a.max {
+		now := time.Now()
+		for old, entry := range a.entries {
+			if now.After(entry.expires) {
+				delete(a.entries, old)
+			}
+		}
+		if len(a.entries) >= a.max {
+			a.entries = map[string]answer{}
+		}
+	}
+	a.entries[k] = found
+}
+
+// ask puts the question as forwardAuth does: the client's X-Forwarded-* never pass.
+func (a *Access) ask(req *http.Request) answer {
+	question, err := http.NewRequestWithContext(req.Context(), http.MethodGet, a.gate, nil)
+	if err != nil {
+		return unavailable()
+	}
+	for _, v := range req.Header.Values("Authorization") {
+		question.Header.Add("Authorization", v)
+	}
+	question.Header.Set("X-Forwarded-Method", req.Method)
+	question.Header.Set("X-Forwarded-Uri", req.URL.RequestURI())
+	question.Header.Set("X-Forwarded-Host", req.Host)
+	resp, err := a.client.Do(question)
+	if err != nil {
+		return unavailable()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64*1024))
+	if err != nil {
+		return unavailable()
+	}
+	return answer{status: resp.StatusCode, body: body, challenge: resp.Header.Get("Www-Authenticate")}
+}
+
+func unavailable() answer {
+	return answer{
+		status: http.StatusServiceUnavailable,
+		body:   []byte(`{"allowed": false, "status": 503, "reason": "access could not be checked right now: try again"}`),
+	}
+}
+
+func (a *Access) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	k := key(req)
+	now := time.Now()
+	found, ok := a.lookup(k, now)
+	if !ok {
+		found = a.ask(req)
+		if a.ttl > 0 && cacheable(found.status) {
+			found.expires = now.Add(a.ttl)
+			a.store(k, found)
+		}
+	}
+	if found.status >= 200 && found.status < 300 {
+		a.next.ServeHTTP(rw, req)
+		return
+	}
+	rw.Header().Set("Content-Type", "application/json")
+	if found.challenge != "" {
+		rw.Header().Set("Www-Authenticate", found.challenge)
+	}
+	rw.WriteHeader(found.status)
+	rw.Write(found.body)
+}

@@ -1,0 +1,3 @@
+module github.com/daeploy/traefik-access
+
+go 1.22
