@@ -149,7 +149,7 @@ class OperatorSettings:
             ingress_annotations=_parse_annotations(env.get(ACCESS_INGRESS_ANNOTATIONS_ENV, "")),
             traefik_middleware=_flag(env, ACCESS_TRAEFIK_MIDDLEWARE_ENV),
             traefik_plugin=_plugin_name(env.get(ACCESS_TRAEFIK_PLUGIN_ENV, "")),
-            cache_seconds=_seconds(env, GATE_CACHE_SECONDS_ENV, 5.0),
+            cache_seconds=_positive(env, GATE_CACHE_SECONDS_ENV, 5.0, zero=True),
         )
 
     def host_for(self, namespace: str, namespace_annotations: Mapping[str, str]) -> str:
@@ -201,7 +201,10 @@ def _parse_namespace_hosts(raw: str) -> dict[str, str]:
     return hosts
 
 
-def _positive(env: Mapping[str, str], variable: str, default: float) -> float:
+def _positive(
+    env: Mapping[str, str], variable: str, default: float, *, zero: bool = False
+) -> float:
+    """Seconds from ``variable``; ``zero`` allows 0 (for example: keep no answers)."""
     raw = env.get(variable, "").strip()
     if not raw:
         return default
@@ -209,8 +212,9 @@ def _positive(env: Mapping[str, str], variable: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if value <= 0:
-        raise SettingsError(f"{variable}: {raw!r} is not a positive number of seconds")
+    if value < 0 or (value == 0 and not zero):
+        kind = "number of seconds >= 0" if zero else "positive number of seconds"
+        raise SettingsError(f"{variable}: {raw!r} is not a {kind}")
     return value
 
 
@@ -257,16 +261,3 @@ def _plugin_name(raw: str) -> str:
             "'access-plugin'); leave it empty to use forwardAuth"
         )
     return name
-
-
-def _seconds(env: Mapping[str, str], variable: str, default: float) -> float:
-    raw = env.get(variable, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise SettingsError(f"{variable}: {raw!r} is not a number of seconds >= 0")
-    return value

@@ -6,7 +6,8 @@
 // asks the same question (GET <gate>/ingress/<namespace>, the request's Authorization values,
 // X-Forwarded-Method and X-Forwarded-Uri) only when it has not had the answer for the very same
 // request inputs within the TTL, which is the gate's own caching rule, so the decision is the
-// gate's either way. Only the standard library: Yaegi interprets it inside Traefik.
+// gate's either way. Only the standard library: Yaegi interprets it inside Traefik, from this
+// folder's files alone, which is also why its small cache is not shared with operator/gate-cache.
 package access
 
 import (
