@@ -81,6 +81,13 @@ def ensure_images(cluster: Cluster, rebuild: bool = False) -> dict[str, str]:
     """Build the project's images that containerd lacks (all of them with ``rebuild``)."""
     loaded = images.loaded_images(cluster.layout)
     done: dict[str, str] = {}
+    gate_cache = project_images.GATE_CACHE_IMAGE
+    if rebuild or not ({gate_cache, f"docker.io/{gate_cache}"} & loaded):
+        start = time.monotonic()
+        project_images.build_gate_cache(cluster.layout)
+        done[gate_cache] = f"built in {time.monotonic() - start:.1f}s"
+    else:
+        done[gate_cache] = "already loaded"
     for tag, dockerfile, context in project_images.PROJECT_IMAGES:
         if rebuild or not ({tag, f"docker.io/{tag}"} & loaded):
             start = time.monotonic()
