@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import images, node, prerequisites, project_images, purge
+from . import images, node, prerequisites, project_images, purge, registry
 from .components import ALL, HELM, KUBERNETES
 from .layout import Layout
 
@@ -116,6 +116,7 @@ def run(argv: list[str]) -> int:
         print(json.dumps(result, indent=1), file=sys.stderr)
         print(f"cluster ready; kubeconfig: {layout.admin_kubeconfig}")
         print(f"ingress: {layout.net.ingress_url}")
+        print(f"registry: {registry.address(layout)} (plain HTTP)")
     elif args.command == "down":
         result = node.down(layout)
         left = node.leftovers(layout)
@@ -124,7 +125,7 @@ def run(argv: list[str]) -> int:
     elif args.command == "status":
         st = node.status(layout)
         print(json.dumps(st, indent=1))
-        return 0 if st["node_ready"] and st["ingress_ok"] else 1
+        return 0 if st["node_ready"] and st["ingress_ok"] and st["registry_ok"] else 1
     elif args.command == "build":
         print(json.dumps(node.build_all(), indent=1))
     elif args.command == "leftovers":
@@ -137,8 +138,9 @@ def run(argv: list[str]) -> int:
         print(f"loaded {args.tag}")
     elif args.command == "images":
         _require_up(layout)
+        pushed = project_images.runtime_in_registry(layout)
         for tag, seconds in project_images.build_all(layout).items():
-            print(f"loaded {tag} ({seconds:.1f}s)")
+            print(f"{'pushed' if tag == pushed else 'loaded'} {tag} ({seconds:.1f}s)")
     return 0
 
 

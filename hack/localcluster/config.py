@@ -10,7 +10,7 @@ import base64
 import json
 from pathlib import Path
 
-from . import network, pki, versions
+from . import network, pki, registry, versions
 from .layout import Layout
 
 
@@ -195,3 +195,4 @@ def write_all(layout: Layout) -> None:
         path.write_text(text)
         if path.suffix == ".kubeconfig":
             path.chmod(0o600)
+    registry.write_files(layout)

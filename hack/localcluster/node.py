@@ -1,7 +1,8 @@
 """Bring the single node up and take it down again, leaving nothing behind.
 
-Start order: etcd, apiserver, controller-manager, scheduler, containerd, images, kubelet,
-kube-proxy, then CoreDNS and Traefik as pods. ``up`` on a healthy node returns at once.
+Start order: etcd, apiserver, controller-manager, scheduler, containerd, images, the image
+registry, kubelet, kube-proxy, then CoreDNS and Traefik as pods. ``up`` on a healthy node returns
+at once.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from . import (
     pki,
     prerequisites,
     processes,
+    registry,
     sysctls,
 )
-from .components import ALL, ETCD, KUBERNETES
+from .components import ALL, ETCD, KUBERNETES, REGISTRY
 from .components.traefik import crds_file as traefik_crds_file
 from .layout import Layout
 from .processes import Daemon
@@ -39,9 +41,12 @@ DAEMON_ORDER = (
     "kube-controller-manager",
     "kube-scheduler",
     "containerd",
+    "registry",
     "kubelet",
     "kube-proxy",
 )
+CORE_DAEMONS = tuple(n for n in DAEMON_ORDER if n != "registry")
+"""What a node brought up before the registry existed runs; ``up`` adds the registry to it."""
 
 
 def kbin(name: str) -> str:
@@ -148,6 +153,7 @@ def daemons(layout: Layout) -> dict[str, Daemon]:
         "kube-proxy": Daemon(
             "kube-proxy", (kbin("kube-proxy"), f"--config={layout.etc / 'kube-proxy.json'}")
         ),
+        "registry": registry.daemon(layout),
     }
 
 
@@ -210,12 +216,13 @@ def ingress_ok(net: network.Net = network.DEFAULT) -> bool:
         return False
 
 
-def healthy(layout: Layout) -> bool:
+def healthy(layout: Layout, names: tuple[str, ...] = DAEMON_ORDER) -> bool:
     return (
-        all(processes.alive(layout, n) for n in DAEMON_ORDER)
+        all(processes.alive(layout, n) for n in names)
         and _api_ready(layout)
         and _node_ready(layout)
         and ingress_ok(layout.net)
+        and ("registry" not in names or registry.ready(layout))
     )
 
 
@@ -241,7 +248,9 @@ def apply_system_pods(layout: Layout) -> None:
     kubectl(layout, "apply", "--server-side", "-f", str(traefik_crds_file()))
     kubectl(layout, "wait", "--for=condition=Established", "--timeout=60s",
             *(f"crd/{r}.traefik.io" for r in addons.TRAEFIK_CRD_RESOURCES))  # fmt: skip
-    system_pods = {"apiVersion": "v1", "kind": "List", "items": addons.all_manifests(layout.net)}
+    # KEP-1755: tools find the node's registry in kube-public/local-registry-hosting.
+    items = [*addons.all_manifests(layout.net), registry.hosting_configmap(layout)]
+    system_pods = {"apiVersion": "v1", "kind": "List", "items": items}
     kubectl(layout, "apply", "--server-side", "-f", "-", input=json.dumps(system_pods))
     for ns, name in (("kube-system", "coredns"), ("traefik", "traefik")):
         kubectl(layout, "-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=180s",
@@ -253,6 +262,13 @@ def build_all() -> dict[str, float]:
     return {c.name: round(gobuild.build(c), 1) for c in ALL}
 
 
+def start_registry(layout: Layout) -> None:
+    """Start the registry unless it runs, and wait until ``GET /v2/`` answers 200."""
+    processes.start(layout, daemons(layout)["registry"])
+    _wait(f"registry {registry.url(layout)}/v2/", lambda: registry.ready(layout), 30, layout,
+          "registry")  # fmt: skip
+
+
 def up(layout: Layout | None = None) -> dict:
     layout = layout or Layout()
     timer = Timer()
@@ -260,7 +276,14 @@ def up(layout: Layout | None = None) -> dict:
     # (cheap when done: the command line has usually run it already).
     prerequisites.ensure(needs_go=not all(c.is_built() for c in ALL))
     timer.step("prerequisites")
-    if layout.admin_kubeconfig.exists() and healthy(layout):
+    if layout.admin_kubeconfig.exists() and healthy(layout, CORE_DAEMONS):
+        if not (processes.alive(layout, "registry") and registry.ready(layout)):
+            # A node brought up before the registry existed (or whose registry died): add it
+            # rather than take the node down.
+            gobuild.build(REGISTRY)
+            registry.write_files(layout)
+            processes.stop(layout, "registry")
+            start_registry(layout)
         # Cheap when nothing changed; rolls the system pods when this checkout changed them.
         apply_system_pods(layout)
         return {"already_up": True, "seconds": timer.total}
@@ -291,6 +314,8 @@ def up(layout: Layout | None = None) -> dict:
     _wait("containerd", layout.containerd_socket.exists, 30, layout, "containerd")
     images.load_component_images(layout)
     timer.step("containerd+images")
+    start_registry(layout)
+    timer.step("registry")
     cgroups.ensure_parent(layout)
     processes.start(layout, d["kubelet"])
     processes.start(layout, d["kube-proxy"])
@@ -366,7 +391,8 @@ def down(layout: Layout | None = None) -> dict:
     for name in ("kube-proxy", "kubelet", "kube-controller-manager", "kube-scheduler"):
         processes.stop(layout, name)
     _remove_containers(layout)
-    for name in ("containerd", "kube-apiserver", "etcd"):
+    # The registry's storage is not under state or run: it stays for the next ``up``.
+    for name in ("registry", "containerd", "kube-apiserver", "etcd"):
         processes.stop(layout, name)
     for pid in _our_shims(layout) + cgroups.pod_pids(layout):
         processes.stop_pid(pid, timeout=3)
@@ -387,7 +413,12 @@ def down(layout: Layout | None = None) -> dict:
 
 
 def leftovers(layout: Layout | None = None) -> list[str]:
-    """Everything of the cluster still on the machine; empty after a clean ``down``."""
+    """Everything of the cluster still on the machine; empty after a clean ``down``.
+
+    The registry's storage (``registry.data_dir``: ``versions.REGISTRY_DATA/slot-N``) is kept on
+    purpose, so that pushed images survive ``down`` and ``up``, and is never listed here; only
+    ``purge`` removes it. The registry process itself is listed while it runs.
+    """
     layout = layout or Layout()
     found = list(network.leftovers(layout.net))
     found += [f"pod process {pid}" for pid in cgroups.pod_pids(layout)]
@@ -421,6 +452,8 @@ def status(layout: Layout | None = None) -> dict:
         "node_ready": api and _node_ready(layout),
         "ingress_ok": ingress_ok(layout.net),
         "ingress_url": layout.net.ingress_url,
+        "registry": registry.address(layout),
+        "registry_ok": registry.ready(layout),
         "api_url": layout.net.api_url,
         "kubeconfig": str(layout.admin_kubeconfig),
     }

@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .layout import Layout
@@ -22,6 +22,8 @@ class Daemon:
     name: str
     argv: tuple[str, ...]
     in_netns: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    """Added to this tool's environment for the daemon."""
 
 
 def _start_time(pid: int) -> str | None:
@@ -61,7 +63,12 @@ def start(layout: Layout, daemon: Daemon) -> int:
     layout.logs.mkdir(parents=True, exist_ok=True)
     log = (layout.logs / f"{daemon.name}.log").open("ab")
     proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, **daemon.env} if daemon.env else None,
     )
     log.close()
     started = None

@@ -3,6 +3,9 @@
 The access gate's cache (operator/gate-cache/, Go, standard library only) is one static binary:
 built with the host's Go and packed like the cluster's component images, no Dockerfile build
 needed here (operator/gate-cache/Dockerfile does the same where Docker exists).
+
+The runtime image, the base every service image builds FROM, is also pushed into the node's
+registry (``runtime_in_registry``), so builds and pods can pull it from there.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import images, oci, prerequisites
+from . import images, oci, prerequisites, registry
 from .gobuild import go_env
 from .layout import Layout
 
 REPO = Path(__file__).resolve().parents[2]
 
+RUNTIME_IMAGE = "localhost/daeploy-runtime:0.1.0"
+
 # (tag, Dockerfile, context)
 PROJECT_IMAGES: tuple[tuple[str, Path, Path], ...] = (
-    ("localhost/daeploy-runtime:0.1.0", REPO / "daeploy/runtime/Dockerfile", REPO),
+    (RUNTIME_IMAGE, REPO / "daeploy/runtime/Dockerfile", REPO),
     ("localhost/daeploy-operator:0.1.0", REPO / "operator/Dockerfile", REPO),
     (
         "localhost/die-roller:1.0.0",
@@ -53,7 +58,19 @@ def build_gate_cache(layout: Layout) -> None:
         images.import_archive(layout, archive)
 
 
+def runtime_in_registry(layout: Layout) -> str:
+    """The runtime image in the node's registry: ``<node IP>:5000/daeploy-runtime:0.1.0``."""
+    return registry.reference(layout, RUNTIME_IMAGE)
+
+
+def push_runtime(layout: Layout) -> str:
+    """Push the runtime image from buildah's storage into the node's registry."""
+    return registry.push(layout, RUNTIME_IMAGE)
+
+
 def build_all(layout: Layout) -> dict[str, float]:
+    """Build and load every project image, then push the runtime image into the registry;
+    returns the seconds each took, keyed by local tag (and by registry reference for the push)."""
     took: dict[str, float] = {}
     start = time.monotonic()
     build_gate_cache(layout)
@@ -62,4 +79,7 @@ def build_all(layout: Layout) -> dict[str, float]:
         start = time.monotonic()
         images.build_and_load(layout, context, tag, dockerfile)
         took[tag] = time.monotonic() - start
+    start = time.monotonic()
+    pushed = push_runtime(layout)
+    took[pushed] = time.monotonic() - start
     return took

@@ -14,6 +14,7 @@ ETCD = "v3.6.16"
 COREDNS = "v1.14.7"
 TRAEFIK = "v3.6.12"
 HELM = "v3.19.5"
+REGISTRY = "v3.1.2"
 PAUSE_TAG = "registry.k8s.io/pause:3.10.1"
 PYTHON_BASE_TAG = "docker.io/library/python:3.11-slim"
 DEBIAN_SUITE = "bookworm"
@@ -26,6 +27,10 @@ STATE = Path(os.environ.get("DAEPLOY_LC_STATE", "/var/lib/daeploy-lc"))
 
 RUN = Path(os.environ.get("DAEPLOY_LC_RUN", "/run/daeploy-lc"))
 """PIDs, sockets and logs of the running cluster."""
+
+REGISTRY_DATA = Path(os.environ.get("DAEPLOY_LC_REGISTRY", "/var/lib/daeploy-lc-registry"))
+"""The image registry's storage, one ``slot-N`` folder per cluster; survives ``down`` on purpose
+(pushed images outlive the cluster), ``purge`` removes it."""
 
 # Debian packages the node needs; installed by ``debian.ensure_packages``.
 DEBIAN_PACKAGES = (

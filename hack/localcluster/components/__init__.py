@@ -7,6 +7,7 @@ from .coredns import COREDNS
 from .etcd import ETCD
 from .helm import HELM
 from .kubernetes import KUBERNETES
+from .registry import REGISTRY
 from .traefik import TRAEFIK
 
-ALL: tuple[GoComponent, ...] = (KUBERNETES, ETCD, COREDNS, TRAEFIK, HELM)
+ALL: tuple[GoComponent, ...] = (KUBERNETES, ETCD, COREDNS, TRAEFIK, HELM, REGISTRY)
