@@ -42,7 +42,15 @@ from kube_helpers import condition, manifest, wait_until  # noqa: E402  (tests/c
 
 from daeploy_operator.api import ApiServer  # noqa: E402
 from daeploy_operator.kinds import resource_path  # noqa: E402
-from localcluster import images, network, node, processes, project_images, versions  # noqa: E402
+from localcluster import (  # noqa: E402
+    images,
+    network,
+    node,
+    processes,
+    project_images,
+    registry,
+    versions,
+)
 from localcluster.layout import Layout  # noqa: E402
 
 __all__ = ["Cluster", "condition", "manifest", "percentile", "summary", "wait_until"]
@@ -95,7 +103,16 @@ def ensure_images(cluster: Cluster, rebuild: bool = False) -> dict[str, str]:
             done[tag] = f"built in {time.monotonic() - start:.1f}s"
         else:
             done[tag] = "already loaded"
+    runtime = project_images.RUNTIME_IMAGE
+    if rebuild or not registry.digest(cluster.layout, *_name_and_tag(runtime)):
+        project_images.push_runtime(cluster.layout)
+        done[project_images.runtime_in_registry(cluster.layout)] = "pushed"
     return done
+
+
+def _name_and_tag(local_tag: str) -> tuple[str, str]:
+    name, _, tag = local_tag.removeprefix("localhost/").rpartition(":")
+    return name, tag
 
 
 def install_operator(cluster: Cluster, built: Mapping[str, str]) -> str:

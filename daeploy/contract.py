@@ -144,6 +144,18 @@ TERMINATION_LOG_ENV = "DAEPLOY_TERMINATION_LOG"  # runtime: where its last words
 # Set or read by the CLI.
 SOURCE_DIGEST_ENV = "DAEPLOY_SOURCE_DIGEST"  # in spec.env: a changed folder rolls the pods
 DEBUG_ENV = "DAEPLOY_DEBUG"  # 1: show tracebacks
+REGISTRY_ENV = "DAEPLOY_REGISTRY"  # HOST[/PATH] folder deploys push their images to
+BASE_IMAGE_ENV = "DAEPLOY_BASE_IMAGE"  # the image a folder's image is built on
+CACHE_ENV = "DAEPLOY_CACHE"  # where built layers are kept; default ~/.cache/daeploy
+BUILT_IMAGE_ANNOTATION = f"{API_GROUP}/built-image"  # repo:tag the CLI built; kill removes it
+
+# The runtime image as the project builds it; in a registry (``<registry>/daeploy-runtime:...``,
+# the local cluster pushes it there) it is the base of every folder's image.
+RUNTIME_IMAGE = "localhost/daeploy-runtime:0.1.0"
+# A cluster's own registry, as kind and the local cluster announce it (KEP-1755).
+LOCAL_REGISTRY_NAMESPACE = "kube-public"
+LOCAL_REGISTRY_CONFIG_MAP = "local-registry-hosting"
+LOCAL_REGISTRY_KEY = "localRegistryHosting.v1"
 
 # The gate's settings, set by the Helm chart (charts/daeploy-operator/templates/gate.yaml).
 GATE_AUDIENCES_ENV = "DAEPLOY_GATE_AUDIENCES"  # comma-separated token audiences besides the API's

@@ -10,6 +10,8 @@ rollout the spec change triggers already sees the new source. ``--main`` then cl
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,16 @@ import click
 from daeploy.cli.claim import claim_main
 from daeploy.cli.errors import CliError, InputError
 from daeploy.cli.kube import Connector, Kube
-from daeploy.cli.packing import PackedSource, pack
+from daeploy.cli.packing import (
+    IgnoreRules,
+    PackedSource,
+    check_service_folder,
+    included_paths,
+    pack,
+)
 from daeploy.cli.progress import Expectation, wait_until_ready
+from daeploy.cli.registry import RegistrySetting, base_reference, find
+from daeploy.cli.sources import ARCHIVE_SUFFIXES, is_git_url, service_folder
 from daeploy.cli.spec import (
     Request,
     check_callers,
@@ -30,19 +40,28 @@ from daeploy.cli.spec import (
     source_config_map,
 )
 from daeploy.cli.table import format_services
+from daeploy.contract import LOCAL_REGISTRY_CONFIG_MAP, REGISTRY_ENV
+from daeploy.images import base as base_image
+from daeploy.images import dependencies
+from daeploy.images.build import Built, Destination, build, cache_dir
+from daeploy.images.credentials import CredentialsError
+from daeploy.images.dependencies import DependencyError
+from daeploy.images.reference import Reference, ReferenceError
+from daeploy.images.registry import Registry, RegistryError
 
 
 def _check_input(
     name: str,
     version: str,
-    path: Path | None,
+    path: str | None,
     image: str | None,
     env: tuple[str, ...],
     port: int | None,
     replicas: int | None,
     public: bool = False,
     callers: tuple[str, ...] = (),
-) -> tuple[Request, PackedSource | None]:
+    ship: str = "auto",
+) -> Request:
     check_name(name)
     check_version(version)
     variables = parse_env(env)
@@ -57,19 +76,129 @@ def _check_input(
         )
     if image is not None and (not image.strip() or any(c.isspace() for c in image)):
         raise InputError(f"invalid --image {image!r}: give an image reference such as repo/app:1.0")
-    packed = pack(path) if path is not None else None
-    request = Request(
+    if path is not None and not is_git_url(path) and not path.endswith(ARCHIVE_SUFFIXES):
+        check_service_folder(Path(path))
+        if ship == "configmap":
+            pack(Path(path))  # refused here, before the cluster, when it cannot fit
+    return Request(
         name=name,
         version=version,
         env=variables,
         image=image,
-        source_digest=packed.digest if packed else None,
         port=port,
         replicas=replicas,
         public=public,
         callers=allowed,
     )
-    return request, packed
+
+
+def _configmap(request: Request, folder: Path) -> tuple[Request, PackedSource]:
+    packed = pack(folder)
+    return replace(request, source_digest=packed.digest), packed
+
+
+def _ship(
+    kube: Kube,
+    request: Request,
+    folder: Path,
+    options: ShipOptions,
+) -> tuple[Request, PackedSource | None, str | None]:
+    """The folder as an image in a registry, or in a ConfigMap, and the line that says why
+    when it chose the ConfigMap by itself (said once the version is applied)."""
+    check_service_folder(folder)
+    if options.ship == "configmap":
+        return (*_configmap(request, folder), None)
+    hosting = None if options.registry or os.environ.get(REGISTRY_ENV) else kube.registry_hosting()
+    setting = find(options.registry, hosting)
+    if setting is None:
+        if options.ship == "image":
+            raise InputError(
+                "--ship image needs a registry: give --registry HOST[/PATH] or set "
+                f"${REGISTRY_ENV} (this cluster announces none)"
+            )
+        request, packed = _configmap(request, folder)
+        return request, packed, NO_REGISTRY
+    try:
+        return _ship_with(kube, request, folder, options, setting)
+    except (DependencyError, RegistryError, ReferenceError, CredentialsError) as error:
+        raise CliError(str(error)) from None
+
+
+def _ship_with(
+    kube: Kube,
+    request: Request,
+    folder: Path,
+    options: ShipOptions,
+    setting: RegistrySetting,
+) -> tuple[Request, PackedSource | None, str | None]:
+    base_ref = base_reference(options.base, setting)
+    with Registry(setting.host, setting.insecure) as registry:
+        base_registry = (
+            registry if base_ref.registry == setting.host else Registry(base_ref.registry)
+        )
+        try:
+            if options.ship == "auto":
+                requirements = dependencies.read(folder)
+                base = base_image.load(base_registry, base_ref, cache_dir())
+                # A requirement on the SDK counts here: `daeploy==1.4` is unmet, so it gets an
+                # image (which leaves that line out) instead of pip at pod start.
+                everything = replace(requirements, lines=requirements.lines + requirements.dropped)
+                if not dependencies.unmet(everything, base):
+                    try:
+                        return (*_configmap(request, folder), NOTHING_TO_BUILD)
+                    except InputError:
+                        pass  # too large for a ConfigMap: an image has no such limit
+            built = _build_image(request, folder, setting, registry, base_ref, base_registry,
+                                 options, kube.namespace)  # fmt: skip
+        finally:
+            if base_registry is not registry:
+                base_registry.close()
+    return replace(request, image=str(built.image), built_image=str(built.tag)), None, None
+
+
+def _size(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.1f} kB"
+
+
+def _build_image(
+    request: Request,
+    folder: Path,
+    setting: RegistrySetting,
+    registry: Registry,
+    base_ref: Reference,
+    base_registry: Registry,
+    options: ShipOptions,
+    namespace: str,
+) -> Built:
+    files = included_paths(folder, IgnoreRules.for_folder(folder))
+    click.echo(
+        f"Building an image on {base_ref} (pushing to {setting.host}, {setting.origin})", err=True
+    )
+    built = build(
+        folder,
+        files,
+        request.name,
+        request.version,
+        namespace,
+        Destination(registry, setting.path),
+        base_ref,
+        base_registry,
+        say=lambda line: click.echo(line, err=True),
+        refresh_dependencies=options.rebuild_dependencies,
+    )
+    for line in built.dropped_requirements:
+        click.echo(
+            f"requirements.txt: {line!r} left out, the runtime image brings the SDK", err=True
+        )
+    sent = ", ".join(f"{kind} {_size(size)}" for kind, size in built.uploaded.items())
+    kept = ", ".join(built.reused)
+    click.echo(
+        f"Image: {built.image} (uploaded: {sent or 'nothing'}"
+        + (f"; already in the registry: {kept}" if kept else "")
+        + ")",
+        err=True,
+    )
+    return built
 
 
 def apply(
@@ -98,10 +227,28 @@ def apply(
     return written
 
 
+NO_REGISTRY = (
+    f"No registry known (--registry, ${REGISTRY_ENV} or the cluster's "
+    f"{LOCAL_REGISTRY_CONFIG_MAP}): the folder traveled in a ConfigMap; requirements.txt is "
+    "installed when the pod starts"
+)
+NOTHING_TO_BUILD = (
+    "Needs nothing beyond the runtime image: the folder traveled in a ConfigMap (no image build)"
+)
+
+
+@dataclass(frozen=True)
+class ShipOptions:
+    ship: str
+    registry: str | None
+    base: str | None
+    rebuild_dependencies: bool
+
+
 @click.command()
 @click.argument("name")
 @click.argument("version")
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("path", required=False)
 @click.option("--image", help="Deploy this built image instead of a folder.")
 @click.option(
     "-e",
@@ -134,12 +281,36 @@ def apply(
     help="Seconds to wait for the version to become ready.",
 )
 @click.option("--wait/--no-wait", default=True, help="Wait until the version is ready.")
+@click.option(
+    "--ship",
+    type=click.Choice(["auto", "image", "configmap"]),
+    default="auto",
+    show_default=True,
+    help="How a folder travels: an image built here and pushed to a registry, or a ConfigMap "
+    "(at most 1 MB, requirements installed at pod start); auto builds an image when a "
+    "registry is known and the folder needs more than the runtime image has.",
+)
+@click.option(
+    "--registry",
+    metavar="HOST[/PATH]",
+    help=f"Registry to push folder images to (default ${REGISTRY_ENV}, else the cluster's own).",
+)
+@click.option(
+    "--base",
+    metavar="IMAGE",
+    help="Image to build on (default: daeploy-runtime in the same registry).",
+)
+@click.option(
+    "--rebuild-dependencies",
+    is_flag=True,
+    help="Install requirements.txt again even if a layer for it is cached.",
+)
 @click.pass_obj
 def deploy(
     conn: Connector,
     name: str,
     version: str,
-    path: Path | None,
+    path: str | None,
     image: str | None,
     env: tuple[str, ...],
     port: int | None,
@@ -149,18 +320,30 @@ def deploy(
     callers: tuple[str, ...],
     timeout: float,
     wait: bool,
+    ship: str,
+    registry: str | None,
+    base: str | None,
+    rebuild_dependencies: bool,
 ) -> None:
     """Deploy the service folder PATH (or --image) as version VERSION of service NAME.
 
-    The first version of a name becomes the main one; later versions run beside it until
+    PATH is a folder with service.py, a .tar.gz of one, or a git URL (a branch or tag after
+    #). The first version of a name becomes the main one; later versions run beside it until
     `daeploy assign` (or --main) makes them main.
     """
-    request, packed = _check_input(name, version, path, image, env, port, replicas, public, callers)
+    request = _check_input(name, version, path, image, env, port, replicas, public, callers, ship)
     kube = conn.kube()
     host = kube.active_host()
     click.echo(f"Active host: {host}")
+    packed = note = None
+    if path is not None:
+        options = ShipOptions(ship, registry, base, rebuild_dependencies)
+        with service_folder(path) as folder:
+            request, packed, note = _ship(kube, request, folder, options)
     click.echo("Deploying service...")
     written = apply(kube, request, packed, make_main, timeout)
+    if note:
+        click.echo(note, err=True)
     if not wait:
         click.echo("Service deployment started (follow it with `daeploy ls`)")
         return

@@ -12,6 +12,10 @@ from daeploy.cli.lookup import one_version, version_list, versions_of
 from daeploy.cli.resource import Obj, is_main, object_name, spec_name, spec_version
 from daeploy.cli.spec import check_name, check_version
 from daeploy.cli.table import format_services
+from daeploy.contract import BUILT_IMAGE_ANNOTATION
+from daeploy.images.credentials import CredentialsError
+from daeploy.images.reference import ReferenceError, parse
+from daeploy.images.registry import Registry, RegistryError
 
 POLL_SECONDS = 1.0
 
@@ -77,6 +81,11 @@ def _wait_gone(kube: Kube, objs: list[Obj], timeout: float) -> None:
     show_default=True,
     help="Seconds to wait until the versions are gone.",
 )
+@click.option(
+    "--keep-image",
+    is_flag=True,
+    help="Keep the image a folder deploy pushed (default: remove it from the registry).",
+)
 @click.pass_obj
 def kill(
     conn: Connector,
@@ -86,6 +95,7 @@ def kill(
     yes: bool,
     force_main: bool,
     timeout: float,
+    keep_image: bool,
 ) -> None:
     """Remove version VERSION of service NAME (or its only version, or --all)."""
     if name is not None:
@@ -108,3 +118,21 @@ def kill(
     _wait_gone(kube, targets, timeout)
     for obj in targets:
         click.echo(f"Killed {spec_name(obj)} {spec_version(obj)}")
+        if not keep_image:
+            _remove_built_image(obj)
+
+
+def _remove_built_image(obj: Obj) -> None:
+    """Delete the manifest a folder deploy pushed; a failure is said, never fatal."""
+    built = ((obj.get("metadata") or {}).get("annotations") or {}).get(BUILT_IMAGE_ANNOTATION)
+    image = str((obj.get("spec") or {}).get("image") or "")
+    if not built or "@" not in image:
+        return
+    try:
+        reference = parse(image)
+        with Registry(reference.registry) as registry:
+            registry.delete_manifest(reference.repository, reference.digest or "")
+    except (RegistryError, ReferenceError, CredentialsError) as error:
+        click.echo(f"Kept image {built}: {error}", err=True)
+        return
+    click.echo(f"Removed image {built}")

@@ -32,6 +32,8 @@ from daeploy.contract import (
     API_VERSION,
     CLI_MAIN_FIELD_MANAGER,
     KIND,
+    LOCAL_REGISTRY_CONFIG_MAP,
+    LOCAL_REGISTRY_NAMESPACE,
     MANAGED_BY_LABEL,
     MANAGED_BY_OPERATOR,
     PLURAL,
@@ -253,6 +255,20 @@ class Kube:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+    def registry_hosting(self) -> dict[str, str] | None:
+        """The cluster's KEP-1755 announcement of its own registry; None when there is none."""
+        try:
+            found = self._call(
+                self.core.read_namespaced_config_map,
+                LOCAL_REGISTRY_CONFIG_MAP,
+                LOCAL_REGISTRY_NAMESPACE,
+            )
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+        return found.get("data") or {}
 
     # What the operator made --------------------------------------------------------------
 

@@ -13,8 +13,11 @@ from daeploy.cli.table import format_services
 @click.command("ls")
 @click.argument("name", required=False)
 @click.argument("version", required=False)
+@click.option(
+    "--wide", "-w", is_flag=True, help="Also show what each version runs (image digest or folder)."
+)
 @click.pass_obj
-def ls(conn: Connector, name: str | None, version: str | None) -> None:
+def ls(conn: Connector, name: str | None, version: str | None, wide: bool) -> None:
     """List services (all, one NAME, or one NAME VERSION); * marks the main version."""
     if name is not None:
         check_name(name)
@@ -27,4 +30,4 @@ def ls(conn: Connector, name: str | None, version: str | None) -> None:
         objs = versions_of(kube, name)
     else:
         objs = [one_version(kube, name, version)[0]]
-    click.echo(format_services(objs))
+    click.echo(format_services(objs, wide=wide))

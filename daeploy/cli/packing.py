@@ -187,7 +187,8 @@ def _too_large(folder: Path, paths: list[tuple[str, Path]], limit: int) -> Input
     return InputError(
         f"{folder} packs to more than {_size_text(limit)}, the most a folder deploy can ship "
         f"(it travels in a ConfigMap); largest files: {_largest(paths)}. "
-        f"List what the service does not need in {folder / IGNORE_FILE}, "
+        f"List what the service does not need in {folder / IGNORE_FILE}, deploy through a "
+        "registry (--registry HOST[/PATH]: the folder becomes an image, no such limit), "
         "or build an image and deploy it with --image"
     )
 

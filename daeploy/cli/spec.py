@@ -9,6 +9,7 @@ from typing import Any
 from daeploy.cli.errors import InputError
 from daeploy.contract import (
     API_GROUP_VERSION,
+    BUILT_IMAGE_ANNOTATION,
     ENV_PREFIX,
     KIND,
     MANAGED_BY_CLI,
@@ -89,6 +90,8 @@ class Request:
     public: bool = False
     callers: tuple[str, ...] | None = None
     """Who may call it (spec.callers); None leaves it unset: every service of the namespace."""
+    built_image: str | None = None
+    """The tag the CLI pushed ``image`` as, when it built the image from a folder."""
 
     @property
     def object_name(self) -> str:
@@ -126,7 +129,15 @@ class Request:
         return {
             "apiVersion": API_GROUP_VERSION,
             "kind": KIND,
-            "metadata": {"name": self.object_name, "labels": labels(self.name, self.version)},
+            "metadata": {
+                "name": self.object_name,
+                "labels": labels(self.name, self.version),
+                **(
+                    {"annotations": {BUILT_IMAGE_ANNOTATION: self.built_image}}
+                    if self.built_image
+                    else {}
+                ),
+            },
             "spec": self.spec(),
         }
 

@@ -42,8 +42,26 @@ def service_rows(objs: list[Obj]) -> list[list[str]]:
     ]
 
 
-def format_services(objs: list[Obj]) -> str:
-    return _render(SERVICE_HEADERS, service_rows(objs))
+def image_text(obj: Obj) -> str:
+    """What a version runs: an image (a digest shortened as ``@sha256:<12>``) or its folder."""
+    spec = obj.get("spec") or {}
+    image = str(spec.get("image") or "")
+    if not image:
+        source = (spec.get("source") or {}).get("configMap")
+        return f"folder (ConfigMap {source})" if source else ""
+    name, _, digest = image.partition("@sha256:")
+    return f"{name}@sha256:{digest[:12]}" if digest else image
+
+
+def format_services(objs: list[Obj], wide: bool = False) -> str:
+    """The tutorial's table; ``wide`` adds what each version runs."""
+    rows = service_rows(objs)
+    if not wide:
+        return _render(SERVICE_HEADERS, rows)
+    images = [image_text(obj) for obj in sort_services(objs)]
+    return _render(
+        [*SERVICE_HEADERS, "IMAGE"], [[*r, i] for r, i in zip(rows, images, strict=True)]
+    )
 
 
 def _last_seen(event: dict[str, Any]) -> datetime | None:

@@ -53,10 +53,11 @@ def test_too_large_folder_is_refused_before_contacting_the_cluster(
 ) -> None:
     folder = write_service(tmp_path / "svc")
     (folder / "weights.bin").write_bytes(os.urandom(MAX_SOURCE_BYTES + 1))
-    result = daeploy("deploy", "die", "1.0.0", str(folder))
+    result = daeploy("deploy", "die", "1.0.0", str(folder), "--ship", "configmap")
     assert result.exit_code == 2
     line = one_line_error(result)
     assert "more than 1.0 MB" in line
+    assert "--registry" in line
     assert ".daeployignore" in line
     assert "--image" in line
 

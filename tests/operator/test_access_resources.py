@@ -35,6 +35,7 @@ from daeploy.contract import (
     PEERS_ROLE,
     PUBLIC_ENV,
     ROUTE_CLAIM_ANNOTATION,
+    RUNTIME_IMAGE,
     SERVICE_ACCOUNT_PREFIX,
     SERVICE_LABEL,
     SERVICE_NAME_ENV,
@@ -62,7 +63,7 @@ from daeploy_operator.resources.rbac import (
 from daeploy_operator.settings import OperatorSettings, SettingsError
 from daeploy_operator.spec import ServiceVersion
 
-RUNTIME = "localhost/daeploy-runtime:0.1.0"
+RUNTIME = RUNTIME_IMAGE
 GATE = "http://gate.example:8480"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 INVOKE = {"apiGroups": [API_GROUP], "resources": [INVOKE_RESOURCE], "verbs": ["create"]}

@@ -18,6 +18,7 @@ from daeploy.contract import (
     RESOURCE_NAME_ENV,
     RESOURCE_UID_ENV,
     ROUTE_CLAIM_ANNOTATION,
+    RUNTIME_IMAGE,
     SERVICE_LABEL,
     SERVICE_NAME_ENV,
     SERVICE_VERSION_ENV,
@@ -46,7 +47,7 @@ from daeploy_operator.resources.service import (
     selected_version_label,
 )
 
-RUNTIME = "localhost/daeploy-runtime:0.1.0"
+RUNTIME = RUNTIME_IMAGE
 
 
 def _container(deployment: dict[str, Any]) -> dict[str, Any]:

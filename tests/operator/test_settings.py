@@ -10,6 +10,7 @@ from daeploy.contract import (
     INGRESS_HOST_ENV,
     NAMESPACE_HOSTS_ENV,
     RESYNC_SECONDS_ENV,
+    RUNTIME_IMAGE,
     RUNTIME_IMAGE_ENV,
     WATCH_CLIENT_TIMEOUT_ENV,
     WATCH_NAMESPACES_ENV,
@@ -23,7 +24,7 @@ def test_defaults() -> None:
     assert settings.ingress_class == "traefik"
     assert settings.host == ""
     assert settings.watch_namespaces == ()
-    assert settings.runtime_image == "localhost/daeploy-runtime:0.1.0"
+    assert settings.runtime_image == RUNTIME_IMAGE
     assert settings.watch_client_timeout > settings.watch_server_timeout
 
 

@@ -1,0 +1,87 @@
+"""Small real artefacts for the image tests: a wheel, an sdist, a base image in a registry."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+from daeploy.images.layers import write_layer
+from daeploy.images.registry import OCI_MANIFEST, Registry
+
+SITE = "usr/local/lib/python3.11/dist-packages"
+
+
+def make_wheel(folder: Path, name: str, version: str, module_text: str = "VALUE = 1\n") -> Path:
+    """A pure-Python wheel, written as pip writes one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": module_text.encode(),
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist}/RECORD,,")
+    files[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+def make_sdist(folder: Path, name: str, version: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    sdist = folder / f"{name}-{version}.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        data = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+        info = tarfile.TarInfo(f"{name}-{version}/PKG-INFO")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return sdist
+
+
+def push_base(registry: Registry, root: Path, repository: str = "daeploy-runtime") -> str:
+    """A stand-in runtime image: the SDK and one dependency of it, as dist-info folders."""
+    tree = root / "base-tree"
+    entries = []
+    for dist in ("daeploy-0.1.0.dist-info", "packaging-24.0.dist-info"):
+        meta = tree / dist
+        meta.mkdir(parents=True)
+        (meta / "METADATA").write_text(f"Name: {dist.split('-')[0]}\n")
+        entries += [(f"{SITE}/{dist}", meta), (f"{SITE}/{dist}/METADATA", meta / "METADATA")]
+    layer = write_layer(entries, root / "base-blobs")
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["python3"], "User": "10001"},
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+    }
+    config_bytes = json.dumps(config).encode()
+    config_file = root / "base-config.json"
+    config_file.write_bytes(config_bytes)
+    config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+    registry.push_blob(repository, layer.digest, lambda: layer.path)
+    registry.push_blob(repository, config_digest, lambda: config_file)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": len(config_bytes),
+        },
+        "layers": [layer.descriptor()],
+    }
+    data = json.dumps(manifest).encode()
+    registry.put_manifest(repository, "0.1.0", data, OCI_MANIFEST)
+    return f"{registry.host}/{repository}:0.1.0"
