@@ -34,6 +34,7 @@ from daeploy.cli.spec import (
     Request,
     check_callers,
     check_name,
+    check_pull_secrets,
     check_version,
     labels,
     parse_env,
@@ -61,6 +62,7 @@ def _check_input(
     public: bool = False,
     callers: tuple[str, ...] = (),
     ship: str = "auto",
+    pull_secrets: tuple[str, ...] = (),
 ) -> Request:
     check_name(name)
     check_version(version)
@@ -89,6 +91,7 @@ def _check_input(
         replicas=replicas,
         public=public,
         callers=allowed,
+        pull_secrets=check_pull_secrets(pull_secrets),
     )
 
 
@@ -301,6 +304,13 @@ class ShipOptions:
     help="Image to build on (default: daeploy-runtime in the same registry).",
 )
 @click.option(
+    "--pull-secret",
+    "pull_secrets",
+    multiple=True,
+    metavar="SECRET",
+    help="A docker-registry Secret of the namespace the node pulls the image with (repeatable).",
+)
+@click.option(
     "--rebuild-dependencies",
     is_flag=True,
     help="Install requirements.txt again even if a layer for it is cached.",
@@ -324,6 +334,7 @@ def deploy(
     registry: str | None,
     base: str | None,
     rebuild_dependencies: bool,
+    pull_secrets: tuple[str, ...],
 ) -> None:
     """Deploy the service folder PATH (or --image) as version VERSION of service NAME.
 
@@ -331,7 +342,9 @@ def deploy(
     #). The first version of a name becomes the main one; later versions run beside it until
     `daeploy assign` (or --main) makes them main.
     """
-    request = _check_input(name, version, path, image, env, port, replicas, public, callers, ship)
+    request = _check_input(
+        name, version, path, image, env, port, replicas, public, callers, ship, pull_secrets
+    )
     kube = conn.kube()
     host = kube.active_host()
     click.echo(f"Active host: {host}")

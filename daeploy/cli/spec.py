@@ -90,6 +90,8 @@ class Request:
     public: bool = False
     callers: tuple[str, ...] | None = None
     """Who may call it (spec.callers); None leaves it unset: every service of the namespace."""
+    pull_secrets: tuple[str, ...] = ()
+    """spec.imagePullSecrets: how the node logs in to the image's registry."""
     built_image: str | None = None
     """The tag the CLI pushed ``image`` as, when it built the image from a folder."""
 
@@ -121,6 +123,8 @@ class Request:
             spec["public"] = True
         if self.callers is not None:
             spec["callers"] = list(self.callers)
+        if self.pull_secrets:
+            spec["imagePullSecrets"] = list(self.pull_secrets)
         return spec
 
     def body(self) -> dict[str, Any]:
@@ -140,6 +144,17 @@ class Request:
             },
             "spec": self.spec(),
         }
+
+
+def check_pull_secrets(names: tuple[str, ...]) -> tuple[str, ...]:
+    """--pull-secret values: Secret names (lowercase DNS subdomains)."""
+    for name in names:
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name) or len(name) > 253:
+            raise InputError(
+                f"invalid --pull-secret {name!r}: give the name of a Secret of the namespace "
+                "(kubectl create secret docker-registry NAME ...)"
+            )
+    return tuple(dict.fromkeys(names))
 
 
 def check_callers(callers: tuple[str, ...]) -> tuple[str, ...] | None:

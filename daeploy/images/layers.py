@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+# numpy + pandas (157 MB of files) on the 2-core VM: level 9 took 14.7 s for 44.1 MB, level 6
+# 4.0 s for 44.6 MB, level 3 2.0 s for 48.6 MB, level 1 1.5 s for 51.6 MB.
+COMPRESS_LEVEL = 3
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,9 @@ def write_layer(
     try:
         with os.fdopen(fd, "wb") as raw:
             compressed = _Hashing(raw)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0) as zipped:
+            with gzip.GzipFile(
+                filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=COMPRESS_LEVEL
+            ) as zipped:
                 plain = _Hashing(zipped)
                 with tarfile.open(fileobj=plain, mode="w", format=tarfile.PAX_FORMAT) as tar:
                     for folder in sorted(set(folders)):

@@ -40,6 +40,8 @@ class ServiceVersion:
     deleting: bool = False
     public: bool = False
     """Entrypoints and docs open without a token; parameter writes never are."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """Secrets the node pulls ``image`` with (a registry that wants a login)."""
     callers: tuple[str, ...] | None = None
     """Services (``name`` here, ``namespace/name`` elsewhere) allowed to call this one; None
     (unset): every service of the namespace, as in Daeploy 1.x."""
@@ -69,6 +71,7 @@ class ServiceVersion:
             deleting=bool(metadata.get("deletionTimestamp")),
             public=spec.get("public") is True,
             callers=None if spec.get("callers") is None else tuple(str(c) for c in spec["callers"]),
+            image_pull_secrets=tuple(str(s) for s in spec.get("imagePullSecrets") or ()),
         )
 
     def reference(self) -> dict[str, Any]:

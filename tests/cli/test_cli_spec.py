@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from daeploy.cli.errors import InputError
-from daeploy.cli.spec import Request, check_callers, parse_env
+from daeploy.cli.spec import Request, check_callers, check_pull_secrets, parse_env
 from daeploy.contract import API_VERSION, PLURAL
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / f"{PLURAL}.yaml"
@@ -65,3 +65,17 @@ def test_a_bad_caller_names_the_option_and_the_fix(bad: str) -> None:
     with pytest.raises(InputError) as refused:
         check_callers((bad,))
     assert "--caller" in str(refused.value) and "namespace/name" in str(refused.value)
+
+
+def test_pull_secrets_fit_the_crd(schema: dict[str, Any]) -> None:
+    secrets = check_pull_secrets(("ghcr-login", "ghcr-login", "team.registry"))
+    body = Request("np", "1.0.0", env=[], image="ghcr.io/team/np:1", pull_secrets=secrets).body()
+    jsonschema.validate(body, schema)
+    assert body["spec"]["imagePullSecrets"] == ["ghcr-login", "team.registry"]
+    assert "imagePullSecrets" not in Request("np", "1.0.0", env=[], image="x:1").body()["spec"]
+
+
+@pytest.mark.parametrize("bad", ["Login", "-x", "a b", ""])
+def test_a_bad_pull_secret_names_the_option(bad: str) -> None:
+    with pytest.raises(InputError, match="--pull-secret"):
+        check_pull_secrets((bad,))

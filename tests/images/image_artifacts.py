@@ -1,4 +1,5 @@
-"""Small real artefacts for the image tests: a wheel, an sdist, a base image in a registry."""
+"""Small real artefacts for the image tests: a wheel, an sdist, a base image in a registry, and
+the registry itself (the binary the local cluster builds) on a free loopback port."""
 
 from __future__ import annotations
 
@@ -6,9 +7,18 @@ import base64
 import hashlib
 import io
 import json
+import os
+import socket
+import subprocess
 import tarfile
+import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from daeploy.images.layers import write_layer
 from daeploy.images.registry import OCI_MANIFEST, Registry
@@ -85,3 +95,58 @@ def push_base(registry: Registry, root: Path, repository: str = "daeploy-runtime
     data = json.dumps(manifest).encode()
     registry.put_manifest(repository, "0.1.0", data, OCI_MANIFEST)
     return f"{registry.host}/{repository}:0.1.0"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_registry(
+    binary: Path, root: Path, extra: dict[str, Any] | None = None
+) -> Iterator[str]:
+    """``127.0.0.1:<port>`` of a registry of its own, stopped by PID afterwards."""
+    host = f"127.0.0.1:{_free_port()}"
+    config = root / "registry.json"
+    config.write_text(
+        json.dumps(
+            {
+                "version": "0.1",
+                "log": {"level": "error"},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(root / "registry-data")},
+                    "delete": {"enabled": True},
+                },
+                "http": {"addr": host},
+                **(extra or {}),
+            }
+        )
+    )
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
+    process = subprocess.Popen(
+        [str(binary), "serve", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"http://{host}/v2/", timeout=1).status_code in (200, 401):
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"registry did not start: {process.stderr.read()!r}")
+            time.sleep(0.1)
+        yield host
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -89,6 +89,18 @@ def test_deployment_runs_the_spec(spec: dict, image: str, replicas: int, port: i
     }
 
 
+def test_deployment_pulls_with_the_named_secrets_only_when_asked() -> None:
+    digest = "sha256:" + "a" * 64
+    version = service_version(
+        "np", "1.0.0", image=f"ghcr.io/team/np@{digest}", imagePullSecrets=["ghcr-login"]
+    )
+    pod = build_version_deployment(version, RUNTIME)["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "ghcr-login"}]
+    assert _container(build_version_deployment(version, RUNTIME))["image"].endswith(digest)
+    plain = build_version_deployment(service_version("np", "1.0.0", image="r/x:1"), RUNTIME)
+    assert "imagePullSecrets" not in plain["spec"]["template"]["spec"]
+
+
 def test_deployment_selector_matches_template_and_owner_is_the_version() -> None:
     version = service_version("die_roller", "1.0.0-rc.1+build.5")
     deployment = build_version_deployment(version, RUNTIME)

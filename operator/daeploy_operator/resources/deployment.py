@@ -75,6 +75,8 @@ def build_version_deployment(
         },
         "containers": [_container(version, runtime_image, gate_url)],
     }
+    if version.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": name} for name in version.image_pull_secrets]
     volumes: list[dict[str, Any]] = []
     if gate_url:
         volumes.append(
