@@ -64,6 +64,12 @@ class TtlCache(Generic[V]):
                 return None
             return value
 
+    def expires_within(self, key: Key, seconds: float) -> bool:
+        """True when ``key`` is held and expires in less than ``seconds``."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry is not None and entry[0] - self._clock() < seconds
+
     def put(self, key: Key, value: V) -> None:
         if self.ttl == 0:
             return
@@ -89,12 +95,12 @@ class TtlCache(Generic[V]):
 def known_decision(
     cache: TtlCache[Decision], authorization: str | Sequence[str] | None, request: Request
 ) -> tuple[Decision | None, Key | None]:
-    """(decision, None) when no one needs asking: a missing or malformed header (401) or a
-    cached verdict; else (None, the key to store the answer under)."""
+    """(decision, key) when no one needs asking: a missing or malformed header (401, key None)
+    or a cached verdict; else (None, the key to store the answer under)."""
     try:
         token = bearer_token(authorization)
     except NoToken as refused:
         return Decision(UNAUTHENTICATED, str(refused)), None
     key = token_key(token, request)
     cached = cache.get(key)
-    return (cached, None) if cached is not None else (None, key)
+    return cached, key

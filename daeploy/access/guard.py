@@ -5,6 +5,10 @@ the gate (``POST /review``) about the caller's token and remembers the answer as
 gate does, so a warm call costs a hash and a dict lookup. Requests through the ingress were
 checked by the gate already and hit the same cache here.
 
+A caller that keeps calling never waits for the gate once its answer is known: in the last fifth
+of an answer's TTL the next request asks the gate again in the background and is served the
+answer held, which is still within its TTL (a revoked right is refused no later than before).
+
 Open without a token: ``/~health/*`` (the kubelet has none) and, for a service with
 ``spec.public``, everything but parameter writes. When the operator set no gate URL, access
 control is off and this middleware is not installed (see daeploy._service).
@@ -12,6 +16,7 @@ control is off and this middleware is not installed (see daeploy._service).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -22,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from daeploy.access.actions import Action, Request
 from daeploy.access.bearer import bearer_token
-from daeploy.access.cache import TtlCache, known_decision
+from daeploy.access.cache import Key, TtlCache, known_decision
 from daeploy.access.decision import UNAUTHENTICATED, UNAVAILABLE, Decision, decision_body
 from daeploy.access.forwarded import action_for
 from daeploy.contract import GATE_REVIEW_PATH
@@ -59,6 +64,9 @@ class AccessGuard:
         self._settings: GuardSettings | None = None
         self._loaded = False
         self.cache: TtlCache[Decision] = TtlCache(ttl)
+        self.refresh_margin = ttl / 5
+        self._refreshing: set[Key] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
@@ -98,12 +106,33 @@ class AccessGuard:
     ) -> Decision:
         known, key = known_decision(self.cache, authorization, request)
         if known is not None:
+            if (
+                key is not None
+                and key not in self._refreshing
+                and self.cache.expires_within(key, self.refresh_margin)
+            ):
+                self._refreshing.add(key)
+                task = asyncio.get_running_loop().create_task(
+                    self._refresh(settings, bearer_token(authorization), request, key)
+                )
+                self._tasks.add(task)  # held until done: the loop keeps only weak references
+                task.add_done_callback(self._tasks.discard)
             return known
         assert key is not None  # known_decision gives one or the other
         decision = await self._ask_gate(settings, bearer_token(authorization), request)
         if decision.cacheable:
             self.cache.put(key, decision)
         return decision
+
+    async def _refresh(
+        self, settings: GuardSettings, token: str, request: Request, key: Key
+    ) -> None:
+        try:
+            decision = await self._ask_gate(settings, token, request)
+            if decision.cacheable:
+                self.cache.put(key, decision)
+        finally:
+            self._refreshing.discard(key)
 
     async def _ask_gate(self, settings: GuardSettings, token: str, request: Request) -> Decision:
         if self._client is None:

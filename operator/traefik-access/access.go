@@ -8,6 +8,11 @@
 // request inputs within the TTL, which is the gate's own caching rule, so the decision is the
 // gate's either way. Only the standard library: Yaegi interprets it inside Traefik, from this
 // folder's files alone, which is also why its small cache is not shared with operator/gate-cache.
+//
+// A caller that keeps calling never waits for the gate once its answer is known: in the last
+// fifth of an answer's TTL the next request asks again in the background and is served the
+// answer it has, which is still within its TTL. So a revoked right is refused no later than
+// before; only the pause every TTL is gone.
 package access
 
 import (
@@ -40,6 +45,16 @@ type answer struct {
 	body      []byte
 	challenge string
 	expires   time.Time
+	refreshAt time.Time
+}
+
+// question is what the gate is asked, copied out of a request so that it can be asked again
+// after the request is done.
+type question struct {
+	method string
+	uri    string
+	host   string
+	auth   []string
 }
 
 // Access is the middleware.
@@ -51,6 +66,8 @@ type Access struct {
 	client  *http.Client
 	mu      sync.Mutex
 	entries map[string]answer
+	// refreshing holds the keys being asked again in the background, one question each.
+	refreshing map[string]bool
 }
 
 // New builds the middleware for one Middleware object.
@@ -63,20 +80,33 @@ func New(_ context.Context, next http.Handler, config *Config, _ string) (http.H
 		max = 10000
 	}
 	return &Access{
-		next:    next,
-		gate:    config.Gate,
-		ttl:     time.Duration(config.TTLSeconds) * time.Second,
-		max:     max,
-		client:  &http.Client{Timeout: 10 * time.Second},
-		entries: map[string]answer{},
+		next:       next,
+		gate:       config.Gate,
+		ttl:        time.Duration(config.TTLSeconds) * time.Second,
+		max:        max,
+		client:     &http.Client{Timeout: 10 * time.Second},
+		entries:    map[string]answer{},
+		refreshing: map[string]bool{},
 	}, nil
 }
 
 // key is the question itself, not a digest of it: hashing in interpreted code cost more than
 // the native map hash of the whole string (at most MaxEntries of them, about 1 KiB each).
+// The raw request target is part of it: two targets that read the same make two entries, never
+// one shared answer. Every call costs interpreted steps, so the common case takes the fewest.
 func key(req *http.Request) string {
-	return req.Method + "\x00" + req.URL.RequestURI() + "\x00" +
-		strings.Join(req.Header.Values("Authorization"), "\x01")
+	uri := req.RequestURI
+	if uri == "" {
+		uri = req.URL.RequestURI()
+	}
+	values := req.Header["Authorization"]
+	auth := ""
+	if len(values) == 1 {
+		auth = values[0]
+	} else if len(values) > 1 {
+		auth = strings.Join(values, "\x01")
+	}
+	return req.Method + "\x00" + uri + "\x00" + auth
 }
 
 // cacheable: the gate's own verdicts; 503 (Kubernetes unreachable) is asked again.
@@ -85,14 +115,22 @@ func cacheable(status int) bool {
 		status == http.StatusUnauthorized || status == http.StatusForbidden
 }
 
-func (a *Access) lookup(k string, now time.Time) (answer, bool) {
+// lookup gives the answer if it is still valid, and whether this caller should ask again in
+// the background (the answer is in the last fifth of its TTL and no one is asking yet).
+func (a *Access) lookup(k string, now time.Time) (answer, bool, bool) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	found, ok := a.entries[k]
 	if !ok || now.After(found.expires) {
-		return answer{}, false
+		a.mu.Unlock()
+		return answer{}, false, false
 	}
-	return found, true
+	refresh := false
+	if now.After(found.refreshAt) && !a.refreshing[k] {
+		a.refreshing[k] = true
+		refresh = true
+	}
+	a.mu.Unlock()
+	return found, true, refresh
 }
 
 func (a *Access) store(k string, found answer) {
@@ -110,21 +148,49 @@ func (a *Access) store(k string, found answer) {
 		}
 	}
 	a.entries[k] = found
+	delete(a.refreshing, k)
+}
+
+func (a *Access) refresh(k string, q question) {
+	found := a.ask(context.Background(), q)
+	if cacheable(found.status) {
+		a.remember(k, found, time.Now())
+		return
+	}
+	// The gate could not answer: the answer held stays until it expires, then it is asked again.
+	a.mu.Lock()
+	delete(a.refreshing, k)
+	a.mu.Unlock()
+}
+
+func (a *Access) remember(k string, found answer, now time.Time) {
+	found.expires = now.Add(a.ttl)
+	found.refreshAt = now.Add(a.ttl - a.ttl/5)
+	a.store(k, found)
+}
+
+func questionOf(req *http.Request) question {
+	return question{
+		method: req.Method,
+		uri:    req.URL.RequestURI(),
+		host:   req.Host,
+		auth:   append([]string(nil), req.Header.Values("Authorization")...),
+	}
 }
 
 // ask puts the question as forwardAuth does: the client's X-Forwarded-* never pass.
-func (a *Access) ask(req *http.Request) answer {
-	question, err := http.NewRequestWithContext(req.Context(), http.MethodGet, a.gate, nil)
+func (a *Access) ask(ctx context.Context, q question) answer {
+	out, err := http.NewRequestWithContext(ctx, http.MethodGet, a.gate, nil)
 	if err != nil {
 		return unavailable()
 	}
-	for _, v := range req.Header.Values("Authorization") {
-		question.Header.Add("Authorization", v)
+	for _, v := range q.auth {
+		out.Header.Add("Authorization", v)
 	}
-	question.Header.Set("X-Forwarded-Method", req.Method)
-	question.Header.Set("X-Forwarded-Uri", req.URL.RequestURI())
-	question.Header.Set("X-Forwarded-Host", req.Host)
-	resp, err := a.client.Do(question)
+	out.Header.Set("X-Forwarded-Method", q.method)
+	out.Header.Set("X-Forwarded-Uri", q.uri)
+	out.Header.Set("X-Forwarded-Host", q.host)
+	resp, err := a.client.Do(out)
 	if err != nil {
 		return unavailable()
 	}
@@ -146,13 +212,14 @@ func unavailable() answer {
 func (a *Access) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	k := key(req)
 	now := time.Now()
-	found, ok := a.lookup(k, now)
+	found, ok, refresh := a.lookup(k, now)
 	if !ok {
-		found = a.ask(req)
+		found = a.ask(req.Context(), questionOf(req))
 		if a.ttl > 0 && cacheable(found.status) {
-			found.expires = now.Add(a.ttl)
-			a.store(k, found)
+			a.remember(k, found, now)
 		}
+	} else if refresh {
+		go a.refresh(k, questionOf(req))
 	}
 	if found.status >= 200 && found.status < 300 {
 		a.next.ServeHTTP(rw, req)

@@ -140,3 +140,47 @@ func TestNoGateIsAConfigurationError(t *testing.T) {
 		t.Fatal("want an error")
 	}
 }
+
+func TestASteadyCallerIsAskedAgainInTheBackgroundAndNeverWaits(t *testing.T) {
+	var asked int32
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if atomic.AddInt32(&asked, 1) > 1 {
+			<-release // the second question hangs until the test lets it go
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	cfg := CreateConfig()
+	cfg.Gate = slow.URL + "/ingress/demo"
+	cfg.TTLSeconds = 1
+	h, err := New(context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), cfg, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, h, "Bearer good", "/services/x/roll", false)
+	time.Sleep(850 * time.Millisecond) // in the last fifth of the TTL
+	for i := 0; i < 5; i++ {
+		start := time.Now()
+		if w := serve(t, h, "Bearer good", "/services/x/roll", false); w.Code != 200 {
+			t.Fatalf("got %d", w.Code)
+		}
+		if took := time.Since(start); took > 50*time.Millisecond {
+			t.Fatalf("request %d waited %v for the gate", i, took)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := atomic.LoadInt32(&asked); n != 2 {
+		t.Fatalf("gate asked %d times, want 2 (one background question for five requests)", n)
+	}
+	time.Sleep(300 * time.Millisecond) // past the first answer's TTL: the hung question gave none
+	start := time.Now()
+	done := make(chan int)
+	go func() { done <- serve(t, h, "Bearer good", "/services/x/roll", false).Code }()
+	select {
+	case code := <-done:
+		t.Fatalf("an expired answer was served (%d after %v)", code, time.Since(start))
+	case <-time.After(100 * time.Millisecond): // it waits for the gate, as it must
+	}
+}

@@ -893,6 +893,42 @@ def test_public_service_opens_invoke_but_not_parameter_writes(world: World) -> N
     assert seen == ["GET /roll_die", "POST /roll_die", "GET /~parameters/sides"]
 
 
+def test_a_steady_caller_is_asked_again_in_the_background(world: World) -> None:
+    """In the last fifth of the TTL a call is served at once and the gate asked behind it; the
+    refreshed answer then serves past the first one's expiry, with no call waiting."""
+    gate = Counting(httpx.ASGITransport(app=world.gate))
+    seen: list[str] = []
+    settings = GuardSettings("http://gate", world.namespace, SERVICE, False)
+    guard = AccessGuard(_service_app(seen), lambda: settings, ttl=1.0, transport=gate)
+
+    asked_before_expiry: list[int] = []
+
+    async def steady() -> list[int]:
+        transport = httpx.ASGITransport(app=guard)
+        async with httpx.AsyncClient(transport=transport, base_url="http://die-roller") as client:
+
+            async def call() -> int:
+                response = await client.post("/roll_die", headers=_bearer(world.caller))
+                return response.status_code
+
+            codes = [await call()]
+            await asyncio.sleep(0.85)  # the answer has 0.15 s left: less than a fifth
+            codes += [await call() for _ in range(3)]
+            for _ in range(100):  # the background question ends on its own
+                if not guard._tasks:
+                    break
+                await asyncio.sleep(0.02)
+            asked_before_expiry.append(len(gate.requests))
+            await asyncio.sleep(0.3)  # past the first answer's expiry
+            codes.append(await call())
+            return codes
+
+    assert asyncio.run(steady()) == [200] * 5
+    assert asked_before_expiry == [2]  # the first call, then one refresh behind three calls
+    assert len(gate.requests) == 2  # the refreshed answer served the last call
+    assert len(seen) == 5
+
+
 def test_guard_passes_the_gates_token_verdicts_on(world: World) -> None:
     scoped = world.token(service_account_name(OTHER), [service_audience(world.namespace, OTHER)])
     vault = world.token(service_account_name(OTHER), ["vault"])
