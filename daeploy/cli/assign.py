@@ -49,9 +49,19 @@ def _wait_for_routing(kube: Kube, name: str, version: str, timeout: float) -> No
     show_default=True,
     help="Seconds to wait for the operator to switch the routing.",
 )
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Accepted so Daeploy 1.x scripts keep working; assign never asks for confirmation.",
+)
 @click.pass_obj
-def assign(conn: Connector, name: str, version: str, timeout: float) -> None:
-    """Make VERSION the main version of service NAME."""
+def assign(conn: Connector, name: str, version: str, timeout: float, yes: bool) -> None:
+    """Make VERSION the main version of service NAME.
+
+    Never asks for confirmation (Daeploy 1.x did; its --yes is accepted and changes nothing):
+    assigning removes nothing, and assigning the previous main version back undoes it.
+    """
     check_name(name)
     check_version(version)
     kube = conn.kube()

@@ -257,8 +257,9 @@ class ShipOptions:
     "-e",
     "--env",
     multiple=True,
-    metavar="NAME=VALUE",
-    help="Environment variable for the service (repeatable).",
+    metavar="NAME[=VALUE]",
+    help="Environment variable for the service (repeatable); NAME alone copies NAME's value "
+    "from your environment, as in Daeploy 1.x.",
 )
 @click.option("--port", type=click.IntRange(1, 65535), help="Port the service listens on.")
 @click.option("--replicas", type=click.IntRange(0, 1000), help="Number of pods (default 1).")

@@ -71,7 +71,7 @@ def _wait_gone(kube: Kube, objs: list[Obj], timeout: float) -> None:
 @click.command()
 @click.argument("name", required=False)
 @click.argument("version", required=False)
-@click.option("--all", "everything", is_flag=True, help="All versions (of NAME, or of all).")
+@click.option("--all", "-a", "everything", is_flag=True, help="All versions (of NAME, or of all).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force-main", is_flag=True, help="Allow killing a main version.")
 @click.option(
@@ -83,6 +83,7 @@ def _wait_gone(kube: Kube, objs: list[Obj], timeout: float) -> None:
 )
 @click.option(
     "--keep-image",
+    "-i",
     is_flag=True,
     help="Keep the image a folder deploy pushed (default: remove it from the registry).",
 )

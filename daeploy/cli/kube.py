@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -279,37 +280,88 @@ class Kube:
         return result.get("items") or []
 
     def pod_log(
-        self, pod: str, container: str, tail: int | None = None, previous: bool = False
+        self,
+        pod: str,
+        container: str,
+        tail: int | None = None,
+        previous: bool = False,
+        since_time: datetime | None = None,
     ) -> str:
-        response = self.core.read_namespaced_pod_log(
+        response = self._open_pod_log(
             pod,
-            self.namespace,
-            container=container,
-            tail_lines=tail,
+            container,
+            tail=tail,
             previous=previous,
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
+            since_time=since_time,
+            timeout=REQUEST_TIMEOUT,
         )
         try:
             return response.data.decode("utf-8", errors="replace")
         finally:
             response.release_conn()
 
-    def follow_pod_log(self, pod: str, container: str, tail: int | None) -> Iterator[bytes]:
-        response = self.core.read_namespaced_pod_log(
+    def follow_pod_log(
+        self, pod: str, container: str, tail: int | None, since_time: datetime | None = None
+    ) -> Iterator[bytes]:
+        response = self._open_pod_log(
             pod,
-            self.namespace,
-            container=container,
-            tail_lines=tail,
+            container,
+            tail=tail,
+            since_time=since_time,
             follow=True,
-            _preload_content=False,
             # No timeout: a quiet service may print nothing for hours; the pod list just
             # fetched shows the cluster is reachable.
+            timeout=None,
         )
         try:
             yield from response.stream(4096, decode_content=True)
         finally:
             response.release_conn()
+
+    def _open_pod_log(
+        self,
+        pod: str,
+        container: str,
+        *,
+        tail: int | None,
+        since_time: datetime | None,
+        previous: bool = False,
+        follow: bool = False,
+        timeout: Any = None,
+    ) -> Any:
+        """GET the pod's log, its body unread (a urllib3 response).
+
+        Built here rather than by ``read_namespaced_pod_log``: the generated client has no
+        ``sinceTime`` (PodLogOptions has). A ``since_time`` without a time zone is UTC.
+        """
+        query: list[tuple[str, Any]] = [("container", container)]
+        if follow:
+            query.append(("follow", True))
+        if previous:
+            query.append(("previous", True))
+        if tail is not None:
+            query.append(("tailLines", tail))
+        if since_time is not None:
+            zoned = since_time if since_time.tzinfo else since_time.replace(tzinfo=UTC)
+            utc = zoned.astimezone(UTC)
+            query.append(("sinceTime", utc.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        method, url, headers, body, post_params = self.api.param_serialize(
+            method="GET",
+            resource_path="/api/v1/namespaces/{namespace}/pods/{name}/log",
+            path_params={"namespace": self.namespace, "name": pod},
+            query_params=query,
+            # What the generated client asks for: the server refuses text/plain here, yet
+            # the log comes back as plain text.
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(
+            method, url, headers, body, post_params, _request_timeout=timeout
+        )
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
     def list_events(self, field_selector: str) -> list[dict[str, Any]]:
         result = self._call(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,7 @@ from daeploy.contract import (
     KIND,
     MANAGED_BY_CLI,
     MANAGED_BY_LABEL,
+    RESERVED_ENV,
     SERVICE_LABEL,
     SOURCE_DIGEST_ENV,
     VERSION_LABEL,
@@ -43,23 +46,37 @@ def check_version(version: str) -> str:
         raise InputError(str(exc)) from None
 
 
-def parse_env(items: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
-    """``-e NAME=VALUE`` options as the spec's env list; a repeated name keeps the last value."""
+def parse_env(
+    items: tuple[str, ...] | list[str], environ: Mapping[str, str] | None = None
+) -> list[dict[str, str]]:
+    """``-e NAME=VALUE`` options as the spec's env list; a repeated name keeps the last value.
+
+    ``-e NAME`` without ``=`` copies NAME's value from ``environ`` (the local environment), as
+    Daeploy 1.x did; unlike 1.x, a variable that is not set there is an error, never "".
+    """
+    local = os.environ if environ is None else environ
     values: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep:
-            raise InputError(f"invalid -e {item!r}: use NAME=VALUE, for example -e LOG_LEVEL=debug")
         if not re.fullmatch(ENV_NAME_PATTERN, name):
             raise InputError(
                 f"invalid -e {item!r}: the name {name!r} must be letters, digits and "
                 "underscores, not starting with a digit (for example LOG_LEVEL)"
             )
-        if name.upper().startswith(ENV_PREFIX):
+        if name in RESERVED_ENV:
+            # The others of the prefix are settings a user may give (the monitoring store's
+            # limits, call_service's timeouts), as in 1.x.
             raise InputError(
-                f"invalid -e {item!r}: names starting with {ENV_PREFIX} are set by Daeploy; "
-                "choose another name"
+                f"invalid -e {item!r}: {name} is set by Daeploy on every pod; choose another "
+                f"name (other {ENV_PREFIX}* settings may be given)"
             )
+        if not sep:
+            if name not in local:
+                raise InputError(
+                    f"invalid -e {name}: {name} is not set in your environment to copy; "
+                    f"export {name} first, or give the value with -e {name}=VALUE"
+                )
+            value = local[name]
         values[name] = value
     return [{"name": name, "value": value} for name, value in values.items()]
 

@@ -21,7 +21,7 @@ from daeploy.contract import PORT_ENV
         (["deploy", "Die_Roller", "1.0.0", "SVC"], "invalid service name 'Die_Roller'"),
         (["deploy", "_die", "1.0.0", "SVC"], "invalid service name '_die'"),
         (["deploy", "die", "1.0", "SVC"], "invalid version '1.0': use a semantic version"),
-        (["deploy", "die", "1.0.0", "SVC", "-e", "NOEQUALS"], "use NAME=VALUE"),
+        (["deploy", "die", "1.0.0", "SVC", "-e", "NOEQUALS"], "NOEQUALS is not set in your"),
         (["deploy", "die", "1.0.0", "SVC", "-e", "1X=2"], "the name '1X' must be letters"),
         (["deploy", "die", "1.0.0", "SVC", "-e", f"{PORT_ENV}=1"], "set by Daeploy"),
         (["deploy", "die", "1.0.0", "SVC", "--image", "repo/x:1"], "not both"),
