@@ -12,6 +12,7 @@ failed requests; keep preStop + delay + timeout below the pod's terminationGrace
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -21,11 +22,13 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar, overload
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
 
 from daeploy.access.guard import AccessGuard, GuardSettings
 from daeploy.app import (
@@ -39,12 +42,17 @@ from daeploy.calls import close_async_client
 from daeploy.contract import (
     ACCESS_URL_ENV,
     GRACEFUL_TIMEOUT_ENV,
+    MONITOR_DB_ENV,
     NAMESPACE_ENV,
     PUBLIC_ENV,
     SHUTDOWN_DELAY_ENV,
 )
 from daeploy.entrypoints import check_method, endpoint_for, entrypoint_calls, route_options
 from daeploy.identity import ConfigurationError, Identity, env_float, env_int
+from daeploy.monitoring import quiet
+from daeploy.monitoring.limits import clean_interval_seconds, table_limit
+from daeploy.monitoring.routes import add_monitor_routes
+from daeploy.monitoring.store import MonitorStore
 from daeploy.parameters import Parameters, add_parameter_routes
 from daeploy.periodic import PeriodicTasks, periodic_calls
 
@@ -57,6 +65,7 @@ DEFAULT_SHUTDOWN_DELAY = 0.0
 # Longer than the proxies' idle timeouts in front of us (ingress-nginx keeps upstream
 # connections 60 s), so the server is never the side that closes a connection being reused.
 KEEP_ALIVE_SECONDS = 75
+DEFAULT_MONITOR_DB = "service_db.db"  # 1.x's file name, in the working folder
 
 
 class GracefulServer(uvicorn.Server):
@@ -111,6 +120,8 @@ class Service:
         self.health = Health()
         self.parameters = Parameters()
         self.periodic = PeriodicTasks()
+        self.monitor = MonitorStore(Path(os.environ.get(MONITOR_DB_ENV) or DEFAULT_MONITOR_DB))
+        self.periodic.add(self._clean_monitor, clean_interval_seconds(), True)
         self.app = FastAPI(lifespan=self._lifespan)
         # Added first, so it runs inside PrefixMiddleware and sees the path below the prefix.
         self.app.add_middleware(AccessGuard, settings=self._guard_settings)
@@ -118,6 +129,7 @@ class Service:
         add_health_routes(self.app, self.health)
         add_index_route(self.app, lambda: self.identity)
         add_parameter_routes(self.app, self.parameters)
+        add_monitor_routes(self.app, self.monitor)
         add_error_handlers(self.app)
 
     @property
@@ -163,13 +175,26 @@ class Service:
             self.health.stopping()
             await self.periodic.stop()
             await close_async_client()
+            self.monitor.close()
+
+    def _clean_monitor(self) -> None:
+        removed = self.monitor.clean(table_limit())
+        if removed:
+            logger.info("monitoring store: %d old values removed", removed)
 
     @overload
     def entrypoint(self, func: F) -> F: ...
 
     @overload
     def entrypoint(
-        self, func: None = None, *, method: str = "POST", path: str | None = None, **options: Any
+        self,
+        func: None = None,
+        *,
+        method: str = "POST",
+        path: str | None = None,
+        monitor: bool = False,
+        disable_http_logs: bool = False,
+        **options: Any,
     ) -> Callable[[F], F]: ...
 
     def entrypoint(
@@ -178,10 +203,15 @@ class Service:
         *,
         method: str = "POST",
         path: str | None = None,
+        monitor: bool = False,
+        disable_http_logs: bool = False,
         **options: Any,
     ) -> F | Callable[[F], F]:
         """Serve ``func`` at ``/<func name>`` (or ``path``); use bare or with options.
 
+        ``monitor`` stores each call's arguments and result (``<name>_request``,
+        ``<name>_response``, JSON) in the monitoring store, after the call, off the request's
+        path; ``disable_http_logs`` leaves its calls out of the access log (both as in 1.x).
         ``options`` go to FastAPI's ``add_api_route`` and win over ours (``status_code``,
         ``response_model``, ``tags``, ...). The function itself is returned unchanged.
         """
@@ -199,15 +229,43 @@ class Service:
                     f"{verb} {options_['path']} is already served; give the entrypoint another "
                     "name or path"
                 )
-            self.app.add_api_route(endpoint=endpoint_for(function, verb), **options_)
+            after = self._monitor_calls(function.__name__) if monitor else None
+            self.app.add_api_route(endpoint=endpoint_for(function, verb, after), **options_)
             self.app.openapi_schema = None
+            if disable_http_logs:
+                quiet.quiet_paths.suffixes.add(options_["path"])
             return function
 
         return register if func is None else register(func)
 
-    def add_parameter(self, name: str, value: Any, expose: bool = True) -> None:
-        """A named value; ``expose`` serves it at ``GET/POST /~parameters/<name>``."""
-        self.parameters.add(name, value, expose=expose)
+    def _monitor_calls(self, name: str) -> Callable[[dict[str, Any], Any], None]:
+        def record(arguments: dict[str, Any], result: Any) -> None:
+            # Monitoring never fails a call: a value JSON cannot hold is stored as its text.
+            self.store(
+                **{f"{name}_request": _as_json(arguments), f"{name}_response": _as_json(result)}
+            )
+
+        return record
+
+    def store(self, **variables: Any) -> None:
+        """Record values in the monitoring store (numbers as floats, strings as they are,
+        anything else as JSON), all with this moment's timestamp; read at ``/~monitor``."""
+        self.monitor.store(**variables)
+
+    def add_parameter(
+        self,
+        name: str,
+        value: Any,
+        expose: bool = True,
+        monitor: bool = False,
+        disable_http_logs: bool = False,
+    ) -> None:
+        """A named value; ``expose`` serves it at ``GET/POST /~parameters/<name>``; ``monitor``
+        stores its first value and every change; ``disable_http_logs`` as for entrypoints."""
+        watch = (lambda key, new: self.store(**{key: new})) if monitor else None
+        self.parameters.add(name, value, expose=expose, on_change=watch)
+        if disable_http_logs:
+            quiet.quiet_paths.suffixes.add(f"/~parameters/{name}")
 
     def get_parameter(self, name: str) -> Any:
         return self.parameters.get(name)
@@ -226,6 +284,7 @@ class Service:
 
     def run(self, host: str = "0.0.0.0", port: int | None = None, log_level: str = "info") -> None:
         """Serve until SIGTERM/SIGINT; see the module docstring for the shutdown sequence."""
+        quiet.install()
         if not logging.getLogger().handlers:
             logging.basicConfig(
                 level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -260,6 +319,13 @@ class Service:
             # not kill the process with status 143, so SIGTERM ends it normally instead.
             signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
         GracefulServer(config, self.health, delay).run()
+
+
+def _as_json(value: Any) -> str:
+    try:
+        return json.dumps(jsonable_encoder(value))
+    except (TypeError, ValueError):
+        return json.dumps(value, default=str)
 
 
 service = Service()

@@ -35,6 +35,7 @@ HOST_ANNOTATION = "daeploy.io/host"  # on a namespace: the Ingress host of its s
 ROUTE_CLAIM_ANNOTATION = "daeploy.io/route-claimed-at"  # on an Ingress: first deploy of the name
 SEVERITY_ANNOTATION = "daeploy.io/severity"  # on a notify() Event: INFO, WARNING or CRITICAL
 EMAILS_ANNOTATION = "daeploy.io/emails"  # on a notify() Event: comma-separated recipients
+DASHBOARD_ANNOTATION = "daeploy.io/dashboard"  # "false": notify(dashboard=False), kept off it
 
 # The Events notify() posts on the service's DaeployService.
 EVENT_REASON = "Notification"  # what `daeploy notifications` selects on
@@ -96,6 +97,7 @@ CALL_TOKEN_DIR = "/var/run/secrets/daeploy.io/serviceaccount"  # projected TOKEN
 
 # HTTP paths a service answers on.
 ROUTE_PREFIX = "/services"  # ingress routes: <prefix>/<name> and <prefix>/<name>_<version>
+HEALTH_PREFIX = "/~health/"  # the probes' paths: open without a token, left out of access logs
 LIVE_PATH = "/~health/live"  # liveness probe
 READY_PATH = "/~health/ready"  # readiness probe
 
@@ -139,6 +141,12 @@ CALL_CONNECTION_MAX_AGE_ENV = "DAEPLOY_CALL_CONNECTION_MAX_AGE"  # call_service:
 SHUTDOWN_DELAY_ENV = "DAEPLOY_SHUTDOWN_DELAY"  # seconds to keep serving after SIGTERM
 GRACEFUL_TIMEOUT_ENV = "DAEPLOY_GRACEFUL_TIMEOUT"  # seconds open requests may take to finish
 WORKDIR_ENV = "DAEPLOY_WORKDIR"  # runtime: where a folder deploy is extracted
+LEGACY_NAME_ENV = "daeploy.name"  # 1.x: the service's name (daeploy.utilities reads it second)
+LEGACY_VERSION_ENV = "daeploy.version"  # 1.x: its version
+MONITOR_DB_ENV = "DAEPLOY_MONITOR_DB"  # the monitoring store's SQLite file (the operator sets it)
+MONITOR_DB_FILE = "/tmp/daeploy/monitor.db"  # where: on the pod's /tmp volume, unless spec.env says
+DB_TABLE_LIMIT_ENV = "DAEPLOY_SERVICE_DB_TABLE_LIMIT"  # 1.x: rows or age kept per variable
+DB_CLEAN_INTERVAL_ENV = "DAEPLOY_SERVICE_DB_CLEAN_INTERVAL"  # 1.x: how often old rows go
 TERMINATION_LOG_ENV = "DAEPLOY_TERMINATION_LOG"  # runtime: where its last words go
 
 # Set or read by the CLI.

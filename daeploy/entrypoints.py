@@ -109,15 +109,24 @@ def _model_name(func_name: str) -> str:
     return "".join(part.capitalize() for part in func_name.split("_") if part) + "Input"
 
 
-def endpoint_for(func: Callable[..., Any], method: str) -> Callable[..., Any]:
-    """An async FastAPI endpoint that validates the request and calls ``func``."""
+def endpoint_for(
+    func: Callable[..., Any],
+    method: str,
+    after: Callable[[dict[str, Any], Any], None] | None = None,
+) -> Callable[..., Any]:
+    """An async FastAPI endpoint that validates the request and calls ``func``; ``after`` hears
+    the arguments and the result of every call that returned (``monitor=True`` stores them)."""
     arguments = _arguments(func)
     is_async = _is_async(func)
 
     async def invoke(values: dict[str, Any]) -> Any:
         if is_async:
-            return await func(**values)
-        return await entrypoint_calls.run(func, **values)
+            result = await func(**values)
+        else:
+            result = await entrypoint_calls.run(func, **values)
+        if after is not None:
+            after(values, result)
+        return result
 
     if method not in BODY_METHODS:
 

@@ -32,6 +32,7 @@ import httpx
 
 from daeploy.contract import (
     API_GROUP_VERSION,
+    DASHBOARD_ANNOTATION,
     EMAILS_ANNOTATION,
     EVENT_REASON,
     KIND,
@@ -87,6 +88,7 @@ class Notification:
     msg: str
     severity: Severity
     emails: tuple[str, ...] = ()
+    dashboard: bool = True
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -156,6 +158,8 @@ class KubernetesEvents:
         }
         if note.emails:
             annotations[EMAILS_ANNOTATION] = ",".join(note.emails)
+        if not note.dashboard:
+            annotations[DASHBOARD_ANNOTATION] = "false"
         stamp = _timestamp(note.created)
         return {
             "apiVersion": "v1",
@@ -282,6 +286,7 @@ class Notifier:
         severity: Severity | str,
         emails: Iterable[str] | str | None = None,
         timer: float = 0,
+        dashboard: bool = True,
     ) -> bool:
         """Queue a notification; False if ``timer`` says the same one went out too recently."""
         if not isinstance(msg, str) or not msg:
@@ -301,7 +306,7 @@ class Notifier:
         logger.log(level.log_level, "notification [%s] %s", level.name, msg)
         if self.events is None:
             return True
-        note = Notification(msg=msg, severity=level, emails=addresses)
+        note = Notification(msg=msg, severity=level, emails=addresses, dashboard=bool(dashboard))
         self._start()
         with self._idle:
             self._pending += 1
@@ -438,12 +443,15 @@ def set_notifier(notifier: Notifier | None) -> None:
 def notify(
     msg: str,
     severity: Severity | str,
+    dashboard: bool = True,
     emails: Iterable[str] | str | None = None,
     timer: float = 0,
 ) -> bool:
     """Send a notification; repeats within ``timer`` seconds of the last send are skipped.
 
-    ``emails`` are recorded on the Event (annotation ``daeploy.io/emails``) for whatever
-    watches Events to mail; the SDK sends no mail. Returns False if held back by ``timer``.
+    The arguments are 1.x's, in its order. ``emails`` are recorded on the Event (annotation
+    ``daeploy.io/emails``) for whatever watches Events to mail; the SDK sends no mail.
+    ``dashboard=False`` marks the Event (``daeploy.io/dashboard: "false"``) so the dashboard
+    leaves it out; it is an Event like any other. Returns False if held back by ``timer``.
     """
-    return default_notifier().notify(msg, severity, emails=emails, timer=timer)
+    return default_notifier().notify(msg, severity, emails=emails, timer=timer, dashboard=dashboard)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, HTTPException
@@ -26,9 +27,17 @@ class Parameters:
         self._values: dict[str, Any] = {}
         self._types: dict[str, TypeAdapter[Any]] = {}
         self._exposed: set[str] = set()
+        self._watchers: dict[str, Callable[[str, Any], None]] = {}
         self._lock = threading.Lock()
 
-    def add(self, name: str, value: Any, expose: bool = True) -> None:
+    def add(
+        self,
+        name: str,
+        value: Any,
+        expose: bool = True,
+        on_change: Callable[[str, Any], None] | None = None,
+    ) -> None:
+        """``on_change`` hears the first value and every change (``monitor=True`` stores them)."""
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(
                 f"parameter name {name!r} is not valid: use letters, digits and underscores, "
@@ -44,6 +53,10 @@ class Parameters:
             self._values[name] = value
             if expose:
                 self._exposed.add(name)
+            if on_change is not None:
+                self._watchers[name] = on_change
+        if on_change is not None:
+            on_change(name, value)
 
     def get(self, name: str) -> Any:
         with self._lock:
@@ -57,7 +70,10 @@ class Parameters:
                 raise KeyError(f"no parameter {name!r}; add it with service.add_parameter")
             checked = self._types[name].validate_python(value)
             self._values[name] = checked
-            return checked
+            watcher = self._watchers.get(name)
+        if watcher is not None:
+            watcher(name, checked)
+        return checked
 
     def is_exposed(self, name: str) -> bool:
         with self._lock:

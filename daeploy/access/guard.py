@@ -30,11 +30,10 @@ from daeploy.access.bearer import bearer_token
 from daeploy.access.cache import Key, TtlCache, known_decision
 from daeploy.access.decision import UNAUTHENTICATED, UNAVAILABLE, Decision, decision_body
 from daeploy.access.forwarded import action_for
-from daeploy.contract import GATE_REVIEW_PATH
+from daeploy.contract import GATE_REVIEW_PATH, HEALTH_PREFIX
 
 logger = logging.getLogger("daeploy.access")
 
-HEALTH_PREFIX = "/~health/"
 DEFAULT_TTL = 5.0
 GATE_TIMEOUT = 5.0
 GATE_UNREACHABLE = "access could not be checked right now: try again"

@@ -109,7 +109,9 @@ def image_config(
     inner["Cmd"] = ["python", "service.py"]
     inner.pop("Entrypoint", None)
     labels = dict(inner.get("Labels") or {})
-    labels.update({"io.daeploy.service": name, "io.daeploy.version": version})
+    labels.update(
+        {"org.opencontainers.image.title": name, "org.opencontainers.image.version": version}
+    )
     inner["Labels"] = labels
     config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
     config["rootfs"]["diff_ids"] = [*config["rootfs"].get("diff_ids", [])] + [

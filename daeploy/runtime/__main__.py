@@ -19,7 +19,13 @@ from typing import NoReturn
 
 from daeploy.contract import SOURCE_ARCHIVE_ENV, TERMINATION_LOG_ENV, WORKDIR_ENV
 from daeploy.runtime.archive import UnsafeArchiveError, safe_extract
-from daeploy.runtime.requirements import InstallError, install, unmet
+from daeploy.runtime.requirements import (
+    InstallError,
+    install,
+    is_sdk,
+    requirement_lines,
+    unmet,
+)
 
 DEFAULT_WORKDIR = "/tmp/daeploy/app"
 MARKER = ".daeploy-runtime"
@@ -74,6 +80,12 @@ def prepare(archive: Path, workdir: Path) -> Path:
     folder = service_folder(workdir)
     requirements = folder / "requirements.txt"
     if requirements.is_file():
+        for line in requirement_lines(requirements):
+            if is_sdk(line):
+                sys.stderr.write(
+                    f"daeploy runtime: requirements.txt: {line!r} left out, the runtime image "
+                    "brings the SDK\n"
+                )
         missing = unmet(requirements)
         if missing:
             sys.stderr.write(f"daeploy runtime: installing {', '.join(missing)}\n")

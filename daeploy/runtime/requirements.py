@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 
 class InstallError(RuntimeError):
@@ -58,10 +59,26 @@ def _satisfied(requirement: Requirement, depth: int = 0) -> bool:
     return True
 
 
+SDK = "daeploy"
+FILTERED_NAME = ".daeploy-requirements.txt"
+
+
+def is_sdk(line: str) -> bool:
+    """A requirement on the SDK itself, which the runtime image brings (a 1.x project pins
+    ``daeploy==1.x``, which must never replace it)."""
+    try:
+        return canonicalize_name(Requirement(line).name) == SDK
+    except InvalidRequirement:
+        return False
+
+
 def unmet(path: Path) -> list[str]:
-    """Lines pip has to handle: missing or mismatched packages, options, URLs, bad lines."""
+    """Lines pip has to handle: missing or mismatched packages, options, URLs, bad lines; a
+    requirement on the SDK never counts."""
     missing = []
     for line in requirement_lines(path):
+        if is_sdk(line):
+            continue
         if line.startswith("-"):
             missing.append(line)
             continue
@@ -76,13 +93,19 @@ def unmet(path: Path) -> list[str]:
 
 
 def install(path: Path, prefix: Path) -> list[Path]:
-    """``pip install --prefix`` into a writable folder; returns its package folders.
+    """``pip install --prefix`` into a writable folder, the SDK's own lines left out; returns
+    its package folders.
 
     Not ``--target``: that implies ``--ignore-installed`` and would download again everything
     the image already has. ``--prefix`` installs only what is missing; the image's
     site-packages are read-only for user 10001 anyway.
     """
     prefix.mkdir(parents=True, exist_ok=True)
+    # Next to the original, so that -r, -c and --find-links with relative paths still resolve.
+    filtered = path.with_name(FILTERED_NAME)
+    filtered.write_text(
+        "".join(f"{line}\n" for line in requirement_lines(path) if not is_sdk(line))
+    )
     command = [
         sys.executable,
         "-m",
@@ -94,7 +117,7 @@ def install(path: Path, prefix: Path) -> list[Path]:
         "--prefix",
         str(prefix),
         "-r",
-        str(path),
+        str(filtered),
     ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=path.parent, check=False)
     sys.stderr.write(result.stdout[-4000:])

@@ -12,6 +12,8 @@ from daeploy.contract import (
     LIVE_PATH,
     MANAGED_BY_LABEL,
     MANAGED_BY_OPERATOR,
+    MONITOR_DB_ENV,
+    MONITOR_DB_FILE,
     NAMESPACE_ENV,
     PORT_ENV,
     READY_PATH,
@@ -298,3 +300,12 @@ def test_ingress_serves_the_same_paths_on_every_host() -> None:
     assert ingress_hosts(ingress) == {"", "team-b.daeploy.local"}
     assert "host" not in rules[0] and rules[1]["host"] == "team-b.daeploy.local"
     assert rules[0]["http"] == rules[1]["http"]
+
+
+def test_the_monitoring_store_goes_on_the_tmp_volume_unless_spec_env_moves_it() -> None:
+    plain = _env(_container(build_version_deployment(service_version("m", "1.0.0"), RUNTIME)))
+    assert plain[MONITOR_DB_ENV] == MONITOR_DB_FILE
+    assert MONITOR_DB_FILE.startswith("/tmp/")  # the emptyDir the pod can write
+    moved = service_version("m", "1.0.0", env=[{"name": MONITOR_DB_ENV, "value": "/data/m.db"}])
+    container = _container(build_version_deployment(moved, RUNTIME))
+    assert [e["value"] for e in container["env"] if e["name"] == MONITOR_DB_ENV] == ["/data/m.db"]

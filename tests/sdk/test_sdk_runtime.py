@@ -123,7 +123,8 @@ def test_missing_requirements_are_installed(start_service: Starter, tmp_path: Pa
     folder = tmp_path / "extra"
     folder.mkdir()
     (folder / "service.py").write_text(EXTRA_SERVICE)
-    (folder / "requirements.txt").write_text("daeploy-demo-extra==0.1\nfastapi\n")
+    # A 1.x project pins the old SDK: left out, never installed over the image's.
+    (folder / "requirements.txt").write_text("daeploy==1.4.0\ndaeploy-demo-extra==0.1\nfastapi\n")
     # A single top-level folder in the archive is fine too.
     archive = pack(folder, tmp_path / SOURCE_ARCHIVE_KEY, top="extra")
     service = start_service(
@@ -136,7 +137,8 @@ def test_missing_requirements_are_installed(start_service: Starter, tmp_path: Pa
         },
     )
     assert httpx.post(service.url + "/extra").json() == "installed by the runtime"
-    assert "installing daeploy-demo-extra==0.1" in service.log()
+    assert "installing daeploy-demo-extra==0.1\n" in service.log()
+    assert "'daeploy==1.4.0' left out" in service.log()
     assert list((tmp_path / "work" / ".daeploy-packages").glob("lib*/python*/*/daeploy_demo_extra"))
 
 
@@ -300,6 +302,7 @@ def test_requirement_checks(tmp_path: Path) -> None:
         "-r other.txt\n"
         "demo @ https://example.invalid/demo.whl\n"
         "not a requirement !!\n"
+        "daeploy==1.4.0\n"
     )
     assert requirement_lines(requirements)[1] == "httpx>=0.1, <99"
     assert unmet(requirements) == [

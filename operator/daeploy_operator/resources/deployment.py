@@ -14,6 +14,8 @@ from daeploy.contract import (
     CALL_TOKEN_DIR,
     CALL_TOKEN_FILE_ENV,
     LIVE_PATH,
+    MONITOR_DB_ENV,
+    MONITOR_DB_FILE,
     NAMESPACE_ENV,
     PORT_ENV,
     PUBLIC_ENV,
@@ -201,6 +203,10 @@ def _env(version: ServiceVersion, gate_url: str) -> list[dict[str, Any]]:
         env.append({"name": ACCESS_URL_ENV, "value": gate_url})
         env.append({"name": PUBLIC_ENV, "value": "true" if version.public else "false"})
         env.append({"name": CALL_TOKEN_FILE_ENV, "value": CALL_TOKEN_FILE})
+    if MONITOR_DB_ENV not in {k for k, _ in version.env}:
+        # The monitoring store, on the pod's writable /tmp volume; spec.env may move it (to a
+        # volume that outlives the pod).
+        env.append({"name": MONITOR_DB_ENV, "value": MONITOR_DB_FILE})
     # The CRD refuses these names; an object stored before that rule must not shadow them.
     env.extend({"name": k, "value": v} for k, v in version.env if k not in RESERVED_ENV)
     return env

@@ -1,0 +1,187 @@
+"""The monitoring store (1.x's ``store``, ``monitor=True``, ``/~monitor``) in a real service
+process, and the store itself on a real SQLite file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import sqlite3
+import time
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sdk_support import APPS, RunningService, Starter
+
+from daeploy.contract import (
+    DB_CLEAN_INTERVAL_ENV,
+    DB_TABLE_LIMIT_ENV,
+    HEALTH_PREFIX,
+    LIVE_PATH,
+    MONITOR_DB_ENV,
+    READY_PATH,
+    SERVICE_NAME_ENV,
+    SERVICE_VERSION_ENV,
+)
+from daeploy.monitoring.limits import Limit, clean_interval_seconds, table_limit
+from daeploy.monitoring.quiet import QuietPaths
+from daeploy.monitoring.store import MonitorStore, UnknownVariable
+from daeploy.names import version_path
+
+
+@pytest.fixture
+def monitored(start_service: Starter, tmp_path: Path) -> RunningService:
+    return start_service(
+        APPS / "monitored_service.py",
+        env={
+            SERVICE_NAME_ENV: "monitored",
+            SERVICE_VERSION_ENV: "1.0.0",
+            MONITOR_DB_ENV: str(tmp_path / "data" / "monitor.db"),
+        },
+        cwd=tmp_path,
+    )
+
+
+def test_stored_and_monitored_values_come_back_at_monitor(
+    monitored: RunningService, tmp_path: Path
+) -> None:
+    url = monitored.url
+    for value in (1, 2.5):
+        assert httpx.post(f"{url}/double", json={"value": value}).json() == {"result": value * 2}
+    assert httpx.post(f"{url}/~parameters/threshold", json={"value": 7}).status_code == 200
+
+    data = httpx.get(f"{url}/~monitor").json()
+    assert data["doubled"]["value"] == [2.0, 5.0]
+    assert data["label"]["value"] == ["x1.0", "x2.5"]
+    assert data["raw"]["value"] == ['{"v": 1.0}', '{"v": 2.5}']
+    assert data["double_request"]["value"] == ['{"value": 1.0}', '{"value": 2.5}']
+    assert data["double_response"]["value"] == ['{"result": 2.0}', '{"result": 5.0}']
+    # The parameter's first value and its change, numbers as floats (as 1.x stored them).
+    assert data["threshold"]["value"] == [3.0, 7.0]
+    assert len(data["doubled"]["timestamp"]) == 2
+
+    only = httpx.get(f"{url}/~monitor", params={"variables": ["doubled", "threshold"]}).json()
+    assert set(only) == {"doubled", "threshold"}
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    later = httpx.get(f"{url}/~monitor", params={"variables": "doubled", "start": future})
+    assert later.json() == {"doubled": {"timestamp": [], "value": []}}
+    missing = httpx.get(f"{url}/~monitor", params={"variables": "nothing"})
+    assert missing.status_code == 412
+    assert "nothing" in missing.json()["detail"]
+
+    zipped = httpx.get(f"{url}/~monitor/csv", params={"variables": "doubled"})
+    assert zipped.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
+        rows = list(csv.reader(io.StringIO(archive.read("doubled.csv").decode())))
+    assert rows[0] == ["timestamp", "value"] and [r[1] for r in rows[1:]] == ["2.0", "5.0"]
+
+    db_file = tmp_path / "download.db"
+    db_file.write_bytes(httpx.get(f"{url}/~monitor/db").content)
+    with sqlite3.connect(db_file) as db:
+        assert db.execute('SELECT value FROM "doubled" ORDER BY timestamp').fetchall() == [
+            (2.0,),
+            (5.0,),
+        ]
+    # The store is where the operator points it, nothing in the working folder.
+    assert (tmp_path / "data" / "monitor.db").is_file()
+    assert not (tmp_path / "service_db.db").exists()
+
+
+def test_quiet_entrypoints_and_probes_stay_out_of_the_access_log(
+    monitored: RunningService,
+) -> None:
+    for _ in range(3):
+        httpx.get(f"{monitored.url}/quiet_ping")
+        httpx.get(f"{monitored.url}/loud_ping")
+        httpx.get(f"{monitored.url}{READY_PATH}")
+    deadline = time.monotonic() + 5
+    while "loud_ping" not in monitored.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = monitored.log()
+    assert log.count("GET /loud_ping") == 3
+    assert "quiet_ping" not in log
+    assert HEALTH_PREFIX not in log
+
+
+def test_a_monitored_parameter_is_stored_from_its_first_value(
+    start_service: Starter, tmp_path: Path
+) -> None:
+    service = start_service(
+        APPS / "monitored_service.py",
+        env={SERVICE_NAME_ENV: "m", MONITOR_DB_ENV: str(tmp_path / "never" / "m.db")},
+    )
+    assert httpx.get(f"{service.url}/loud_ping").status_code == 200
+    # add_parameter(monitor=True) stored its first value, before any call.
+    assert httpx.get(f"{service.url}/~monitor").json()["threshold"]["value"] == [3.0]
+
+
+def test_store_batches_reads_ranges_and_cleans(tmp_path: Path) -> None:
+    store = MonitorStore(tmp_path / "m.db")
+    assert store.variables() == []
+    for i in range(500):
+        store.store(count=i, flag=True, name="n", weird='a "quoted" name')
+    store.put('a "quoted" table', 1)
+    store.flush()
+    assert store.variables() == ['a "quoted" table', "count", "flag", "name", "weird"]
+    counts = store.read("count")
+    assert [v for _, v in counts] == [float(i) for i in range(500)]
+    assert store.read("flag")[0][1] == 1.0
+    middle = datetime.strptime(counts[250][0], "%Y-%m-%d %H:%M:%S.%f")
+    assert len(store.read("count", start=middle)) <= 250
+    with pytest.raises(UnknownVariable):
+        store.read("nothing")
+
+    assert store.clean(Limit(100, "rows")) == 4 * 400 + 0
+    assert [v for _, v in store.read("count")] == [float(i) for i in range(400, 500)]
+    assert store.clean(Limit(1, "days")) == 0
+    copy = store.copy_to(tmp_path / "copy.db")
+    with sqlite3.connect(copy) as db:
+        assert db.execute('SELECT count(*) FROM "count"').fetchone() == (100,)
+    store.close()
+
+
+def test_an_unwritable_store_logs_and_drops(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    store = MonitorStore(blocker / "m.db")  # a folder that cannot exist
+    with caplog.at_level(logging.ERROR, "daeploy.monitoring"):
+        store.store(x=1)
+        store.flush()
+    assert "cannot use" in caplog.text and MONITOR_DB_ENV in caplog.text
+    store.close()
+
+
+def test_limits_read_as_1x(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(DB_TABLE_LIMIT_ENV, raising=False)
+    monkeypatch.delenv(DB_CLEAN_INTERVAL_ENV, raising=False)
+    assert table_limit() == Limit(90, "days")
+    assert clean_interval_seconds() == 7 * 86400
+    monkeypatch.setenv(DB_TABLE_LIMIT_ENV, "1000ROWS")
+    monkeypatch.setenv(DB_CLEAN_INTERVAL_ENV, "30minutes")
+    assert table_limit() == Limit(1000, "rows")
+    assert clean_interval_seconds() == 1800
+    monkeypatch.setenv(DB_TABLE_LIMIT_ENV, "lots")
+    with caplog.at_level(logging.ERROR, "daeploy.monitoring"):
+        assert table_limit() == Limit(90, "days")
+    assert DB_TABLE_LIMIT_ENV in caplog.text and "1000rows or 30days" in caplog.text
+
+
+def test_quiet_paths_match_the_path_end_only() -> None:
+    quiet = QuietPaths()
+    quiet.suffixes.add("/quiet")
+
+    def line(path: str) -> logging.LogRecord:
+        args = ("1.2.3.4:5", "GET", path, "1.1", 200)
+        return logging.LogRecord("uvicorn.access", 20, "", 0, '%s - "%s %s HTTP/%s" %d', args, None)
+
+    assert not quiet.filter(line(version_path("x", "1.0.0") + "/quiet?a=1"))
+    assert not quiet.filter(line(LIVE_PATH))
+    assert quiet.filter(line("/quieter"))
+    assert quiet.filter(line("/loud"))
