@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from daeploy.cli import s2i
 from daeploy.cli.claim import claim_main
 from daeploy.cli.errors import CliError, InputError
 from daeploy.cli.kube import Connector, Kube
@@ -353,6 +354,14 @@ def deploy(
     if path is not None:
         options = ShipOptions(ship, registry, base, rebuild_dependencies)
         with service_folder(path) as folder:
+            from_s2i = s2i.environment(folder)
+            if from_s2i:
+                click.echo(
+                    f"Environment from {s2i.ENVIRONMENT_FILE}: "
+                    + ", ".join(e["name"] for e in from_s2i),
+                    err=True,
+                )
+                request = replace(request, env=s2i.merged(from_s2i, request.env))
             request, packed, note = _ship(kube, request, folder, options)
     click.echo("Deploying service...")
     written = apply(kube, request, packed, make_main, timeout)

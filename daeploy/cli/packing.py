@@ -20,6 +20,7 @@ from pathlib import Path
 from daeploy.cli.errors import CliError, InputError
 
 IGNORE_FILE = ".daeployignore"
+S2I_IGNORE_FILE = ".s2iignore"  # a Daeploy 1.x project's; read first, .daeployignore wins
 ENTRYPOINT_FILE = "service.py"
 # A ConfigMap may hold 1 MiB in total; leave room for the object's own metadata.
 MAX_SOURCE_BYTES = 1_000_000
@@ -114,8 +115,9 @@ class IgnoreRules:
     @classmethod
     def for_folder(cls, folder: Path) -> IgnoreRules:
         lines = list(DEFAULT_IGNORES)
-        ignore_file = folder / IGNORE_FILE
-        if ignore_file.is_file():
+        for ignore_file in (folder / S2I_IGNORE_FILE, folder / IGNORE_FILE):
+            if not ignore_file.is_file():
+                continue
             try:
                 lines += ignore_file.read_text(encoding="utf-8").splitlines()
             except UnicodeDecodeError:
