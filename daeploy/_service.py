@@ -51,6 +51,7 @@ from daeploy.entrypoints import check_method, endpoint_for, entrypoint_calls, ro
 from daeploy.identity import ConfigurationError, Identity, env_float, env_int
 from daeploy.monitoring import quiet
 from daeploy.monitoring.limits import clean_interval_seconds, table_limit
+from daeploy.monitoring.metrics import ServiceMetrics, add_metrics_route
 from daeploy.monitoring.routes import add_monitor_routes
 from daeploy.monitoring.store import MonitorStore
 from daeploy.parameters import Parameters, add_parameter_routes
@@ -121,6 +122,7 @@ class Service:
         self.parameters = Parameters()
         self.periodic = PeriodicTasks()
         self.monitor = MonitorStore(Path(os.environ.get(MONITOR_DB_ENV) or DEFAULT_MONITOR_DB))
+        self.metrics = ServiceMetrics()
         self.periodic.add(self._clean_monitor, clean_interval_seconds(), True)
         self.app = FastAPI(lifespan=self._lifespan)
         # Added first, so it runs inside PrefixMiddleware and sees the path below the prefix.
@@ -130,6 +132,7 @@ class Service:
         add_index_route(self.app, lambda: self.identity)
         add_parameter_routes(self.app, self.parameters)
         add_monitor_routes(self.app, self.monitor)
+        add_metrics_route(self.app, self.metrics)
         add_error_handlers(self.app)
 
     @property
@@ -230,7 +233,15 @@ class Service:
                     "name or path"
                 )
             after = self._monitor_calls(function.__name__) if monitor else None
-            self.app.add_api_route(endpoint=endpoint_for(function, verb, after), **options_)
+            label = function.__name__
+
+            def record(code: int, seconds: float) -> None:
+                self.metrics.record(label, code, seconds)
+
+            endpoint = endpoint_for(
+                function, verb, after, record, ok=int(options_.get("status_code") or 200)
+            )
+            self.app.add_api_route(endpoint=endpoint, **options_)
             self.app.openapi_schema = None
             if disable_http_logs:
                 quiet.quiet_paths.suffixes.add(options_["path"])
@@ -251,6 +262,7 @@ class Service:
         """Record values in the monitoring store (numbers as floats, strings as they are,
         anything else as JSON), all with this moment's timestamp; read at ``/~monitor``."""
         self.monitor.store(**variables)
+        self.metrics.stored.update(variables)
 
     def add_parameter(
         self,

@@ -97,6 +97,8 @@ CALL_TOKEN_DIR = "/var/run/secrets/daeploy.io/serviceaccount"  # projected TOKEN
 
 # HTTP paths a service answers on.
 ROUTE_PREFIX = "/services"  # ingress routes: <prefix>/<name> and <prefix>/<name>_<version>
+MONITOR_PATH = "/~monitor"  # stored values: JSON; /csv a zip of CSVs; /db the SQLite file
+METRICS_PATH = "/~metrics"  # Prometheus' text format
 HEALTH_PREFIX = "/~health/"  # the probes' paths: open without a token, left out of access logs
 LIVE_PATH = "/~health/live"  # liveness probe
 READY_PATH = "/~health/ready"  # readiness probe

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import Body, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, create_model
+from starlette.exceptions import HTTPException
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 METHODS = BODY_METHODS | {"GET"}
@@ -113,17 +115,34 @@ def endpoint_for(
     func: Callable[..., Any],
     method: str,
     after: Callable[[dict[str, Any], Any], None] | None = None,
+    record: Callable[[int, float], None] | None = None,
+    ok: int = 200,
 ) -> Callable[..., Any]:
     """An async FastAPI endpoint that validates the request and calls ``func``; ``after`` hears
-    the arguments and the result of every call that returned (``monitor=True`` stores them)."""
+    the arguments and the result of every call that returned (``monitor=True`` stores them),
+    ``record`` the status code and the seconds of every call (``/~metrics``)."""
     arguments = _arguments(func)
     is_async = _is_async(func)
 
-    async def invoke(values: dict[str, Any]) -> Any:
+    async def call(values: dict[str, Any]) -> Any:
         if is_async:
-            result = await func(**values)
-        else:
-            result = await entrypoint_calls.run(func, **values)
+            return await func(**values)
+        return await entrypoint_calls.run(func, **values)
+
+    async def invoke(values: dict[str, Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            result = await call(values)
+        except HTTPException as error:
+            if record is not None:
+                record(error.status_code, time.perf_counter() - start)
+            raise
+        except Exception:
+            if record is not None:
+                record(500, time.perf_counter() - start)
+            raise
+        if record is not None:
+            record(ok, time.perf_counter() - start)
         if after is not None:
             after(values, result)
         return result

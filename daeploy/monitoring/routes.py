@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
+from daeploy.contract import MONITOR_PATH
 from daeploy.monitoring.store import MonitorStore, UnknownVariable
 
 TAG = "Monitoring"
@@ -34,7 +35,7 @@ def add_monitor_routes(app: FastAPI, store: MonitorStore) -> None:
             out[name] = {"timestamp": [t for t, _ in rows], "value": [v for _, v in rows]}
         return out
 
-    @app.get("/~monitor", tags=[TAG])
+    @app.get(MONITOR_PATH, tags=[TAG])
     def monitored_json(
         start: datetime | None = None,
         end: datetime | None = None,
@@ -43,7 +44,7 @@ def add_monitor_routes(app: FastAPI, store: MonitorStore) -> None:
         """Stored values by variable, between ``start`` and ``end`` (UTC), all by default."""
         return collect(start, end, variables)
 
-    @app.get("/~monitor/csv", tags=[TAG])
+    @app.get(f"{MONITOR_PATH}/csv", tags=[TAG])
     def monitored_csv(
         start: datetime | None = None,
         end: datetime | None = None,
@@ -67,7 +68,7 @@ def add_monitor_routes(app: FastAPI, store: MonitorStore) -> None:
             headers={"Content-Disposition": 'attachment; filename="csv_data.zip"'},
         )
 
-    @app.get("/~monitor/db", tags=[TAG])
+    @app.get(f"{MONITOR_PATH}/db", tags=[TAG])
     def monitored_db() -> FileResponse:
         """The SQLite file, one table per variable (a consistent copy)."""
         store.flush()

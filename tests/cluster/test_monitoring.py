@@ -15,7 +15,7 @@ import httpx
 import pytest
 from kube_helpers import wait_until
 
-from daeploy.contract import HEALTH_PREFIX, HOST_ANNOTATION
+from daeploy.contract import HEALTH_PREFIX, HOST_ANNOTATION, METRICS_PATH, MONITOR_PATH
 from daeploy.names import service_path
 
 DAEPLOY = Path(sys.executable).parent / "daeploy"
@@ -48,15 +48,18 @@ def test_a_1x_monitored_service_records_in_its_pod(
             return answer.status_code == 200 and answer.json() == {"result": 8}
 
         wait_until(doubled, "the monitored service to answer through the ingress", timeout=120)
-        data = httpx.get(f"{base}/~monitor", headers=headers, timeout=10).json()
+        data = httpx.get(f"{base}{MONITOR_PATH}", headers=headers, timeout=10).json()
         assert data["doubled"]["value"][-1] == 8.0
         assert data["double_request"]["value"][-1] == '{"value": 4.0}'
         assert data["threshold"]["value"] == [3.0]
         db = tmp_path / "download.db"
-        db.write_bytes(httpx.get(f"{base}/~monitor/db", headers=headers, timeout=10).content)
+        db.write_bytes(httpx.get(f"{base}{MONITOR_PATH}/db", headers=headers, timeout=10).content)
         with sqlite3.connect(db) as copy:
             assert copy.execute('SELECT max(value) FROM "doubled"').fetchone() == (8.0,)
-        assert httpx.get(f"{base}/~monitor", headers={"Host": host}).status_code == 401
+        assert httpx.get(f"{base}{MONITOR_PATH}", headers={"Host": host}).status_code == 401
+        metrics = httpx.get(f"{base}{METRICS_PATH}", headers=headers, timeout=10).text
+        assert 'daeploy_entrypoint_calls_total{code="200",entrypoint="double"}' in metrics
+        assert 'daeploy_stored_value{variable="doubled"} 8.0' in metrics
         pods = cluster.kubectl("get", "pods", "-n", namespace, "-o", "name").stdout.split()
         log = cluster.kubectl("logs", "-n", namespace, pods[0]).stdout
         assert HEALTH_PREFIX not in log and "/double HTTP" in log

@@ -122,6 +122,8 @@ WIRE_VALUES = {
     "EVENTS_ROLE": "daeploy-service-events",
     "ROUTE_PREFIX": "/services",
     "HEALTH_PREFIX": "/~health/",
+    "MONITOR_PATH": "/~monitor",
+    "METRICS_PATH": "/~metrics",
     "LIVE_PATH": "/~health/live",
     "READY_PATH": "/~health/ready",
     "SOURCE_ARCHIVE_KEY": "source.tar.gz",

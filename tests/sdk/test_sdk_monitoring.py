@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sdk_support import APPS, RunningService, Starter
 
 from daeploy.contract import (
@@ -21,7 +22,9 @@ from daeploy.contract import (
     DB_TABLE_LIMIT_ENV,
     HEALTH_PREFIX,
     LIVE_PATH,
+    METRICS_PATH,
     MONITOR_DB_ENV,
+    MONITOR_PATH,
     READY_PATH,
     SERVICE_NAME_ENV,
     SERVICE_VERSION_ENV,
@@ -53,7 +56,7 @@ def test_stored_and_monitored_values_come_back_at_monitor(
         assert httpx.post(f"{url}/double", json={"value": value}).json() == {"result": value * 2}
     assert httpx.post(f"{url}/~parameters/threshold", json={"value": 7}).status_code == 200
 
-    data = httpx.get(f"{url}/~monitor").json()
+    data = httpx.get(f"{url}{MONITOR_PATH}").json()
     assert data["doubled"]["value"] == [2.0, 5.0]
     assert data["label"]["value"] == ["x1.0", "x2.5"]
     assert data["raw"]["value"] == ['{"v": 1.0}', '{"v": 2.5}']
@@ -63,23 +66,23 @@ def test_stored_and_monitored_values_come_back_at_monitor(
     assert data["threshold"]["value"] == [3.0, 7.0]
     assert len(data["doubled"]["timestamp"]) == 2
 
-    only = httpx.get(f"{url}/~monitor", params={"variables": ["doubled", "threshold"]}).json()
+    only = httpx.get(f"{url}{MONITOR_PATH}", params={"variables": ["doubled", "threshold"]}).json()
     assert set(only) == {"doubled", "threshold"}
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    later = httpx.get(f"{url}/~monitor", params={"variables": "doubled", "start": future})
+    later = httpx.get(f"{url}{MONITOR_PATH}", params={"variables": "doubled", "start": future})
     assert later.json() == {"doubled": {"timestamp": [], "value": []}}
-    missing = httpx.get(f"{url}/~monitor", params={"variables": "nothing"})
+    missing = httpx.get(f"{url}{MONITOR_PATH}", params={"variables": "nothing"})
     assert missing.status_code == 412
     assert "nothing" in missing.json()["detail"]
 
-    zipped = httpx.get(f"{url}/~monitor/csv", params={"variables": "doubled"})
+    zipped = httpx.get(f"{url}{MONITOR_PATH}/csv", params={"variables": "doubled"})
     assert zipped.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
         rows = list(csv.reader(io.StringIO(archive.read("doubled.csv").decode())))
     assert rows[0] == ["timestamp", "value"] and [r[1] for r in rows[1:]] == ["2.0", "5.0"]
 
     db_file = tmp_path / "download.db"
-    db_file.write_bytes(httpx.get(f"{url}/~monitor/db").content)
+    db_file.write_bytes(httpx.get(f"{url}{MONITOR_PATH}/db").content)
     with sqlite3.connect(db_file) as db:
         assert db.execute('SELECT value FROM "doubled" ORDER BY timestamp').fetchall() == [
             (2.0,),
@@ -115,7 +118,7 @@ def test_a_monitored_parameter_is_stored_from_its_first_value(
     )
     assert httpx.get(f"{service.url}/loud_ping").status_code == 200
     # add_parameter(monitor=True) stored its first value, before any call.
-    assert httpx.get(f"{service.url}/~monitor").json()["threshold"]["value"] == [3.0]
+    assert httpx.get(f"{service.url}{MONITOR_PATH}").json()["threshold"]["value"] == [3.0]
 
 
 def test_store_batches_reads_ranges_and_cleans(tmp_path: Path) -> None:
@@ -185,3 +188,38 @@ def test_quiet_paths_match_the_path_end_only() -> None:
     assert not quiet.filter(line(LIVE_PATH))
     assert quiet.filter(line("/quieter"))
     assert quiet.filter(line("/loud"))
+
+
+def test_metrics_count_calls_failures_latency_and_stored_values(
+    monitored: RunningService,
+) -> None:
+    url = monitored.url
+    for value in (1, 2.5):
+        httpx.post(f"{url}/double", json={"value": value})
+    assert httpx.post(f"{url}/teapot").status_code == 418
+    assert httpx.post(f"{url}/boom").status_code == 500
+    assert httpx.post(f"{url}/double", json={"value": "x"}).status_code == 422  # never called
+    scraped = httpx.get(f"{url}{METRICS_PATH}")
+    assert scraped.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+    }
+    assert (
+        samples[("daeploy_entrypoint_calls_total", (("code", "200"), ("entrypoint", "double")))]
+        == 2
+    )
+    assert (
+        samples[("daeploy_entrypoint_calls_total", (("code", "418"), ("entrypoint", "teapot")))]
+        == 1
+    )
+    assert (
+        samples[("daeploy_entrypoint_calls_total", (("code", "500"), ("entrypoint", "boom")))] == 1
+    )
+    assert samples[("daeploy_entrypoint_failures_total", (("entrypoint", "boom"),))] == 1
+    assert ("daeploy_entrypoint_failures_total", (("entrypoint", "teapot"),)) not in samples
+    assert samples[("daeploy_entrypoint_duration_seconds_count", (("entrypoint", "double"),))] == 2
+    assert samples[("daeploy_stored_value", (("variable", "doubled"),))] == 5.0
+    assert samples[("daeploy_stored_value", (("variable", "threshold"),))] == 3.0
+    assert ("daeploy_stored_value", (("variable", "label"),)) not in samples  # text, not a gauge

@@ -2,6 +2,7 @@
 parameter, an entrypoint whose calls stay out of the access log."""
 
 from daeploy import service
+from daeploy.exceptions import HTTPException
 
 service.add_parameter("threshold", 3, monitor=True)
 
@@ -20,6 +21,16 @@ def quiet_ping() -> str:
 @service.entrypoint(method="GET")
 def loud_ping() -> str:
     return "pong"
+
+
+@service.entrypoint
+def teapot() -> str:
+    raise HTTPException(status_code=418, detail="short and stout")
+
+
+@service.entrypoint
+def boom() -> str:
+    raise ValueError("broken on purpose")
 
 
 if __name__ == "__main__":
