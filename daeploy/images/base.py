@@ -74,8 +74,14 @@ def scan_layer(path: Path, found: dict[str, tuple[str, str]]) -> None:
                 ).rstrip("/"):
                     del found[canonical(meta["name"])]
                 continue
-            meta = _META.match(name)
-            if meta and member.isdir():
+            # The folder itself, or its metadata file: a layer need not list its folders.
+            if member.isdir():
+                meta = _META.match(name)
+            elif base in ("METADATA", "PKG-INFO"):
+                meta = _META.match(name[: -len(base)])
+            else:
+                continue
+            if meta:
                 folder = (meta["dir"] or "").rstrip("/")
                 found[canonical(meta["name"])] = (folder, meta["version"])
 

@@ -131,16 +131,18 @@ class Registry:
             sent = dict(headers or {})
             if scope in self._tokens:
                 sent["Authorization"] = self._tokens[scope]
+            content = body() if body else None
             try:
-                request = self.client.build_request(
-                    method, full, headers=sent, content=body() if body else None
-                )
+                request = self.client.build_request(method, full, headers=sent, content=content)
                 response = self.client.send(request, stream=stream)
             except httpx.HTTPError as error:
                 raise RegistryError(
                     f"cannot reach registry {self.base}: {error}; check the address "
                     "(--registry) and that the registry runs"
                 ) from None
+            finally:
+                if hasattr(content, "close"):
+                    content.close()  # an upload's file: sent by now, or failed
             if response.status_code != 401 or attempt:
                 return response
             challenge = response.headers.get("www-authenticate", "")
