@@ -133,6 +133,10 @@ def _numpy_folder(root: Path) -> Path:
     return folder
 
 
+def _answered(response: httpx.Response) -> httpx.Response | None:
+    return response if response.status_code == 200 else None
+
+
 def _registry_tags(project: Project, repository: str) -> int:
     url = f"{registry.url(project.cluster.layout)}/v2/{repository}/tags/list"
     return httpx.get(url, timeout=10).status_code
@@ -152,8 +156,12 @@ def test_numpy_and_pandas_service_from_a_folder(project: Project) -> None:
     assert obj["metadata"]["annotations"][BUILT_IMAGE_ANNOTATION].endswith("/npstats:1.0.0")
     assert "source" not in obj["spec"]
 
-    answer = project.call(f"{service_path('npstats')}/stats", {"values": [1, 2, 3.5]})
-    assert answer.status_code == 200, answer.text
+    # Ready means routed in Kubernetes; the ingress controller applies the route a moment later.
+    stats = f"{service_path('npstats')}/stats"
+    answer = wait_until(
+        lambda: _answered(project.call(stats, {"values": [1, 2, 3.5]})),
+        "npstats to answer through the ingress", timeout=60, every=0.5,
+    )  # fmt: skip
     assert answer.json() == {"mean": pytest.approx(13 / 6), "max": 3.5, "edit": 0}
 
     (pod,) = project.pods("npstats", "1.0.0")
@@ -221,8 +229,10 @@ def test_a_20_mb_folder_deploys(project: Project) -> None:
     run = project.ok("deploy", "bigweights", "1.0.0", str(folder))
     assert "Building an image" in run.stderr
     assert "uploaded: code 20.0 MB" in run.stderr
-    answer = project.call(f"{service_path('bigweights')}/size", {})
-    assert answer.status_code == 200, answer.text
+    answer = wait_until(
+        lambda: _answered(project.call(f"{service_path('bigweights')}/size", {})),
+        "bigweights to answer through the ingress", timeout=60, every=0.5,
+    )  # fmt: skip
     assert answer.json() == 20_000_000
 
 
