@@ -6,7 +6,10 @@ Where the callee is, first match wins:
    ``name_version`` to a base URL, e.g. ``{"die_roller": "http://127.0.0.1:8001"}``; the call
    goes to ``{base}/{entrypoint}``. For local runs and explicit overrides.
 2. Inside the cluster (``KUBERNETES_SERVICE_HOST`` and ``DAEPLOY_NAMESPACE`` set):
-   ``http://{service_dns_name(name, namespace, version)}/{entrypoint}``, port 80.
+   ``http://{service_dns_name(name, namespace, version)}/{entrypoint}``, port 80. Without
+   ``service_version`` the call follows the name's traffic table (``daeploy.traffic``) like
+   the ingress does, so canary and shadow versions see calls between services too: a weighted
+   split sends it to the picked version's own Service, and every shadow version gets a copy.
 3. ``DAEPLOY_GATEWAY_URL``: a base URL such as the ingress; the call goes to
    ``{base}/services/{name}[_{version}]/{entrypoint}``.
 
@@ -18,6 +21,11 @@ Connections are pooled (one module-level client per process, one async client pe
 so repeated calls reuse keep-alive connections. A request that may have reached the callee is
 never retried: only ``httpx.ConnectError`` (nothing was sent) is.
 
+Shadow copies are sent after the call is over, in the background (at most 4 at a time and
+1,000 waiting, per process or event loop; more are dropped, as are an async caller's copies
+still running when its loop ends): their answers and failures are only logged at DEBUG, so a
+broken or slow shadow version can never fail or slow the caller.
+
 A pool is renewed after ``DAEPLOY_CALL_CONNECTION_MAX_AGE`` seconds (default 5): a Service's
 ClusterIP only steers new connections, so a connection kept alive forever would keep talking
 to the old main version after a switch. The old pool is closed once its calls had time to end.
@@ -26,9 +34,13 @@ to the old main version after a switch. The old pool is closed once its calls ha
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
+import logging
 import os
+import queue
+import random
 import re
 import threading
 import time
@@ -52,6 +64,9 @@ from daeploy.contract import (
 )
 from daeploy.identity import ConfigurationError, env_float, env_int
 from daeploy.names import service_dns_name, validate_service_name, validate_version
+from daeploy.traffic import TrafficTable, alookup, choose, lookup
+
+logger = logging.getLogger("daeploy.calls")
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 3.0
@@ -63,6 +78,9 @@ _KEEPALIVE_EXPIRY = 4.0
 _DETAIL_LIMIT = 2000
 _ENTRYPOINT_PATTERN = re.compile(r"[A-Za-z0-9_~.-]+(/[A-Za-z0-9_~.-]+)*")
 _USER_AGENT = "daeploy-sdk/0.1.0"
+SHADOW_WORKERS = 4
+SHADOW_QUEUE_LIMIT = 1000
+_random = random.Random()
 
 
 class ServiceCallError(Exception):
@@ -121,6 +139,8 @@ class PreparedCall:
     url: str
     request_options: dict[str, Any]
     settings: CallSettings
+    namespace: str | None = None
+    """Set when the call goes to the name's Service in the cluster: its traffic table applies."""
 
     def error(self, cls: type[ServiceCallError], message: str, **extra: Any) -> ServiceCallError:
         return cls(
@@ -157,17 +177,43 @@ def _parse_url_map(raw: str) -> dict[str, str]:
     return {key: value.rstrip("/") for key, value in mapping.items()}
 
 
+_cached_dns_name = functools.lru_cache(maxsize=256)(service_dns_name)
+
+
+def cluster_base_url(service_name: str, namespace: str, service_version: str | None) -> str:
+    """The Kubernetes Service of a name's main version (no version) or of one version.
+
+    Every in-cluster address is made here, so one function decides where the cluster's calls go
+    (and a test can point them at local servers).
+    """
+    return f"http://{_cached_dns_name(service_name, namespace, service_version)}"
+
+
 def resolve_url(service_name: str, entrypoint_name: str, service_version: str | None = None) -> str:
     """The URL of one entrypoint of a service (main version if ``service_version`` is None)."""
+    return _locate(service_name, entrypoint_name, service_version)[0]
+
+
+def _locate(
+    service_name: str, entrypoint_name: str, service_version: str | None
+) -> tuple[str, str | None]:
+    """The URL, and the namespace when it is an in-cluster Service."""
     env = os.environ
-    return _resolve(
+    namespace = env.get(NAMESPACE_ENV, "")
+    url = _resolve(
         service_name,
         entrypoint_name,
         service_version,
         env.get(SERVICE_URLS_ENV, ""),
         env.get("KUBERNETES_SERVICE_HOST", ""),
-        env.get(NAMESPACE_ENV, ""),
+        namespace,
         env.get(GATEWAY_URL_ENV, ""),
+    )
+    if url is not None:
+        return url, None
+    return (
+        f"{cluster_base_url(service_name, namespace, service_version)}/{entrypoint_name}",
+        namespace,
     )
 
 
@@ -180,8 +226,11 @@ def _resolve(
     kubernetes_host: str,
     namespace: str,
     gateway: str,
-) -> str:
-    """Cached on everything it reads, so a repeated call skips the validation regexes."""
+) -> str | None:
+    """Cached on everything it reads, so a repeated call skips the validation regexes.
+
+    None means inside the cluster: ``cluster_base_url`` gives the address.
+    """
     validate_service_name(service_name)
     if service_version is not None:
         validate_version(service_version)
@@ -196,8 +245,7 @@ def _resolve(
         if base:
             return f"{base}/{entrypoint_name}"
     if kubernetes_host and namespace:
-        host = service_dns_name(service_name, namespace, service_version)
-        return f"http://{host}/{entrypoint_name}"
+        return None
     gateway = gateway.strip().rstrip("/")
     if gateway:
         return f"{gateway}{ROUTE_PREFIX}/{key}/{entrypoint_name}"
@@ -274,15 +322,37 @@ def prepare_call(
             sent_headers["authorization"] = f"Bearer {token}"
     if sent_headers:
         options["headers"] = sent_headers
+    url, namespace = _locate(service_name, entrypoint_name, service_version)
     return PreparedCall(
         service=service_name,
         version=service_version,
         entrypoint=entrypoint_name,
         method=method,
-        url=resolve_url(service_name, entrypoint_name, service_version),
+        url=url,
         request_options=options,
         settings=current_settings(timeout),
+        namespace=namespace if service_version is None else None,
     )
+
+
+def route(call: PreparedCall, table: TrafficTable) -> tuple[PreparedCall, tuple[PreparedCall, ...]]:
+    """The call as the traffic table sends it, and the copies its shadow versions get.
+
+    Without a split the call stays on the name's Service, which already reaches the main version.
+    """
+    if call.namespace is None:
+        return call, ()
+    if table.splits:
+        version = choose(table, _random)
+        if version is not None:
+            call = _to_version(call, version)
+    return call, tuple(_to_version(call, version) for version in table.shadows)
+
+
+def _to_version(call: PreparedCall, version: str) -> PreparedCall:
+    assert call.namespace is not None
+    base = cluster_base_url(call.service, call.namespace, version)
+    return dataclasses.replace(call, version=version, url=f"{base}/{call.entrypoint}")
 
 
 def interpret(call: PreparedCall, response: httpx.Response) -> Any:
@@ -397,32 +467,129 @@ def close_sync_client() -> None:
             _client = None
 
 
-def call_service(
-    service_name: str,
-    entrypoint_name: str,
-    arguments: dict[str, Any] | None = None,
-    service_version: str | None = None,
-    entrypoint_method: str = "POST",
-    timeout: float | None = None,
-    headers: dict[str, str] | None = None,
-) -> Any:
-    """Call ``entrypoint_name`` of ``service_name`` and return its JSON answer.
+class ShadowPool:
+    """Daemon threads that send shadow copies; a full queue drops copies so callers never wait."""
 
-    ``arguments`` become the JSON body (query parameters for GET). Without
-    ``service_version`` the main version answers. In a pod with access control on, the call
-    carries the pod's own token (``Authorization: Bearer``) unless ``headers`` has one.
-    Raises ``ServiceCallError`` (callee answered an error), ``ServiceUnreachableError`` or
-    ``ServiceTimeoutError``.
-    """
-    call = prepare_call(
-        service_name,
-        entrypoint_name,
-        arguments,
-        service_version,
-        entrypoint_method,
-        timeout,
-        headers,
-    )
+    def __init__(self, workers: int = SHADOW_WORKERS, limit: int = SHADOW_QUEUE_LIMIT) -> None:
+        self._queue: queue.Queue[PreparedCall] = queue.Queue(maxsize=limit)
+        self._workers = workers
+        self._started = 0
+        self._lock = threading.Lock()
+
+    def submit(self, copy: PreparedCall) -> bool:
+        """False when the copy was dropped."""
+        if self._started < self._workers:
+            self._start()
+        try:
+            self._queue.put_nowait(copy)
+        except queue.Full:
+            logger.debug(
+                "shadow copy dropped, %d waiting already: %s", self._queue.qsize(), copy.label
+            )
+            return False
+        return True
+
+    def _start(self) -> None:
+        with self._lock:
+            while self._started < self._workers:
+                self._started += 1
+                threading.Thread(
+                    target=self._work, name=f"daeploy-shadow-{self._started}", daemon=True
+                ).start()
+
+    def _work(self) -> None:
+        while True:
+            copy = self._queue.get()
+            try:
+                _send_copy(copy)
+            except Exception as error:  # the worker must outlive any copy
+                logger.debug("shadow copy %s failed: %r", copy.label, error)
+
+
+def _send_copy(copy: PreparedCall) -> None:
+    try:
+        response = sync_client().request(
+            copy.method, copy.url, timeout=copy.settings.timeout, **copy.request_options
+        )
+    except httpx.HTTPError as error:
+        logger.debug("shadow copy %s failed: %s", copy.label, str(error) or type(error).__name__)
+        return
+    if response.status_code >= 400:
+        logger.debug("shadow copy %s answered %d", copy.label, response.status_code)
+
+
+_shadow_pool = ShadowPool()
+
+
+def _mirror(copies: tuple[PreparedCall, ...]) -> None:
+    """Hand the copies over; nothing here may replace the caller's answer or error."""
+    try:
+        for copy in copies:
+            _shadow_pool.submit(copy)
+    except Exception as error:  # e.g. no thread can start while the interpreter exits
+        logger.debug("shadow copies not sent: %r", error)
+
+
+@dataclass
+class _LoopShadows:
+    """A loop's copies in flight: the tasks are kept here so they are not garbage collected."""
+
+    semaphore: asyncio.Semaphore
+    tasks: set[asyncio.Task[None]]
+
+
+_loop_shadows: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopShadows] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _mirror_async(copies: tuple[PreparedCall, ...]) -> None:
+    try:
+        _start_copies(copies)
+    except Exception as error:  # e.g. the loop is closing; the caller's outcome stands
+        logger.debug("shadow copies not sent: %r", error)
+
+
+def _start_copies(copies: tuple[PreparedCall, ...]) -> None:
+    loop = asyncio.get_running_loop()
+    state = _loop_shadows.get(loop)
+    if state is None:
+        state = _LoopShadows(asyncio.Semaphore(SHADOW_WORKERS), set())
+        _loop_shadows[loop] = state
+    for copy in copies:
+        if len(state.tasks) >= SHADOW_QUEUE_LIMIT:
+            logger.debug(
+                "shadow copy dropped, %d waiting already: %s", len(state.tasks), copy.label
+            )
+            continue
+        task = loop.create_task(_asend_copy(copy, state.semaphore))
+        state.tasks.add(task)
+        task.add_done_callback(functools.partial(_forget_task, loop, state))
+
+
+def _forget_task(
+    loop: asyncio.AbstractEventLoop, state: _LoopShadows, task: asyncio.Task[None]
+) -> None:
+    """Drop the loop's state with its last copy, so nothing keeps a finished loop alive."""
+    state.tasks.discard(task)
+    if not state.tasks and _loop_shadows.get(loop) is state:
+        del _loop_shadows[loop]
+
+
+async def _asend_copy(copy: PreparedCall, semaphore: asyncio.Semaphore) -> None:
+    async with semaphore:
+        try:
+            response = await async_client().request(
+                copy.method, copy.url, timeout=copy.settings.timeout, **copy.request_options
+            )
+        except Exception as error:
+            logger.debug("shadow copy %s failed: %s", copy.label, str(error) or repr(error))
+            return
+    if response.status_code >= 400:
+        logger.debug("shadow copy %s answered %d", copy.label, response.status_code)
+
+
+def _send(call: PreparedCall) -> Any:
     client = sync_client()
     for attempt in range(call.settings.retries + 1):
         try:
@@ -438,6 +605,61 @@ def call_service(
         else:
             return interpret(call, response)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _asend(call: PreparedCall) -> Any:
+    client = async_client()
+    for attempt in range(call.settings.retries + 1):
+        try:
+            response = await client.request(
+                call.method, call.url, timeout=call.settings.timeout, **call.request_options
+            )
+        except httpx.ConnectError as error:
+            if attempt == call.settings.retries:
+                raise transport_error(call, error) from error
+            await asyncio.sleep(_RETRY_BACKOFF * 2**attempt)
+        except httpx.TransportError as error:
+            raise transport_error(call, error) from error
+        else:
+            return interpret(call, response)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def call_service(
+    service_name: str,
+    entrypoint_name: str,
+    arguments: dict[str, Any] | None = None,
+    service_version: str | None = None,
+    entrypoint_method: str = "POST",
+    timeout: float | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """Call ``entrypoint_name`` of ``service_name`` and return its JSON answer.
+
+    ``arguments`` become the JSON body (query parameters for GET). Without
+    ``service_version`` the main version answers (in the cluster: the versions the name's
+    traffic table picks). In a pod with access control on, the call carries the pod's own token
+    (``Authorization: Bearer``) unless ``headers`` has one.
+    Raises ``ServiceCallError`` (callee answered an error), ``ServiceUnreachableError`` or
+    ``ServiceTimeoutError``.
+    """
+    call = prepare_call(
+        service_name,
+        entrypoint_name,
+        arguments,
+        service_version,
+        entrypoint_method,
+        timeout,
+        headers,
+    )
+    copies: tuple[PreparedCall, ...] = ()
+    if call.namespace is not None:
+        call, copies = route(call, lookup(call.namespace, call.service))
+    try:
+        return _send(call)
+    finally:
+        if copies:
+            _mirror(copies)
 
 
 async def async_call_service(
@@ -459,18 +681,11 @@ async def async_call_service(
         timeout,
         headers,
     )
-    client = async_client()
-    for attempt in range(call.settings.retries + 1):
-        try:
-            response = await client.request(
-                call.method, call.url, timeout=call.settings.timeout, **call.request_options
-            )
-        except httpx.ConnectError as error:
-            if attempt == call.settings.retries:
-                raise transport_error(call, error) from error
-            await asyncio.sleep(_RETRY_BACKOFF * 2**attempt)
-        except httpx.TransportError as error:
-            raise transport_error(call, error) from error
-        else:
-            return interpret(call, response)
-    raise AssertionError("unreachable")  # pragma: no cover
+    copies: tuple[PreparedCall, ...] = ()
+    if call.namespace is not None:
+        call, copies = route(call, await alookup(call.namespace, call.service))
+    try:
+        return await _asend(call)
+    finally:
+        if copies:
+            _mirror_async(copies)

@@ -25,6 +25,8 @@ FIELD_MANAGER = OPERATOR_NAME  # the operator's server-side apply field manager
 # The CLI's server-side apply field managers: MANAGED_BY_CLI's value for the specs and source
 # ConfigMaps it applies, and this one for spec.main alone (assign, deploy --main).
 CLI_MAIN_FIELD_MANAGER = f"{MANAGED_BY_CLI}-main"
+# And this one for spec.weight and spec.shadow (assign --weight, --shadow/--no-shadow).
+CLI_TRAFFIC_FIELD_MANAGER = f"{MANAGED_BY_CLI}-traffic"
 
 # Labels on every child (pods included); notify() puts the same keys on its Events.
 SERVICE_LABEL = "daeploy.io/service"  # label_value() of the service name
@@ -36,6 +38,9 @@ ROUTE_CLAIM_ANNOTATION = "daeploy.io/route-claimed-at"  # on an Ingress: first d
 SEVERITY_ANNOTATION = "daeploy.io/severity"  # on a notify() Event: INFO, WARNING or CRITICAL
 EMAILS_ANNOTATION = "daeploy.io/emails"  # on a notify() Event: comma-separated recipients
 DASHBOARD_ANNOTATION = "daeploy.io/dashboard"  # "false": notify(dashboard=False), kept off it
+# On the per-name Service: JSON {"main": v, "weights": {v: percent}, "shadows": [v, ...]}, how
+# /services/<name> shares its traffic; call_service reads it to split and mirror the same way.
+TRAFFIC_ANNOTATION = "daeploy.io/traffic"
 
 # The Events notify() posts on the service's DaeployService.
 EVENT_REASON = "Notification"  # what `daeploy notifications` selects on
@@ -140,6 +145,7 @@ CALL_TIMEOUT_ENV = "DAEPLOY_CALL_TIMEOUT"  # call_service: answer wait
 CALL_CONNECT_TIMEOUT_ENV = "DAEPLOY_CALL_CONNECT_TIMEOUT"  # call_service: connect wait
 CALL_RETRIES_ENV = "DAEPLOY_CALL_RETRIES"  # call_service: retries of refused connections
 CALL_CONNECTION_MAX_AGE_ENV = "DAEPLOY_CALL_CONNECTION_MAX_AGE"  # call_service: pool renewal
+CALL_TRAFFIC_SECONDS_ENV = "DAEPLOY_CALL_TRAFFIC_SECONDS"  # call_service: traffic table reuse
 SHUTDOWN_DELAY_ENV = "DAEPLOY_SHUTDOWN_DELAY"  # seconds to keep serving after SIGTERM
 GRACEFUL_TIMEOUT_ENV = "DAEPLOY_GRACEFUL_TIMEOUT"  # seconds open requests may take to finish
 WORKDIR_ENV = "DAEPLOY_WORKDIR"  # runtime: where a folder deploy is extracted
@@ -188,6 +194,7 @@ ACCESS_INGRESS_GATE_URL_ENV = "DAEPLOY_ACCESS_INGRESS_GATE_URL"  # the ingress's
 ACCESS_INGRESS_ANNOTATIONS_ENV = "DAEPLOY_ACCESS_INGRESS_ANNOTATIONS"  # JSON, {namespace}, {gate}
 ACCESS_TRAEFIK_MIDDLEWARE_ENV = "DAEPLOY_ACCESS_TRAEFIK_MIDDLEWARE"  # "true": one per namespace
 ACCESS_TRAEFIK_PLUGIN_ENV = "DAEPLOY_ACCESS_TRAEFIK_PLUGIN"  # its plugin's name; empty: forwardAuth
+TRAFFIC_ROUTES_ENV = "DAEPLOY_TRAFFIC_ROUTES"  # "traefik": IngressRoute, weights and shadows
 OPERATOR_SETTINGS_ENV = (
     INGRESS_CLASS_ENV,
     INGRESS_HOST_ENV,
@@ -204,5 +211,6 @@ OPERATOR_SETTINGS_ENV = (
     ACCESS_INGRESS_ANNOTATIONS_ENV,
     ACCESS_TRAEFIK_MIDDLEWARE_ENV,
     ACCESS_TRAEFIK_PLUGIN_ENV,
+    TRAFFIC_ROUTES_ENV,
     GATE_CACHE_SECONDS_ENV,
 )

@@ -159,20 +159,27 @@ def envtest() -> Iterator[EnvTest]:
         control_plane.stop(plane)
 
 
-def traefik_middleware_crd() -> Path:
-    """Traefik's own Middleware CRD, cut from the release's CRD file: the access gate's kind."""
-    cut = traefik_crds_file().with_name("traefik-middleware-crd.yaml")
-    if not cut.is_file():
-        docs = traefik_crds_file().read_text().split("\n---\n")
-        (middleware,) = [d for d in docs if "name: middlewares.traefik.io" in d]
-        cut.write_text(middleware)
-    return cut
+TRAEFIK_KINDS_USED = ("middlewares", "ingressroutes", "traefikservices")
+
+
+def traefik_used_crds() -> list[Path]:
+    """Traefik's CRDs of the kinds the operator writes (the access gate's Middleware, the
+    traffic routes), each cut from the release's CRD file into a file of its own."""
+    docs = traefik_crds_file().read_text().split("\n---\n")
+    cuts = []
+    for kind in TRAEFIK_KINDS_USED:
+        cut = traefik_crds_file().with_name(f"traefik-{kind}-crd.yaml")
+        if not cut.is_file():
+            (doc,) = [d for d in docs if f"name: {kind}.traefik.io" in d]
+            cut.write_text(doc)
+        cuts.append(cut)
+    return cuts
 
 
 def _start_control_plane() -> control_plane.ControlPlane:
     """The control plane, or a failed test with the reason (never a skip)."""
     try:
-        return control_plane.start([CRD, traefik_middleware_crd()])
+        return control_plane.start([CRD, *traefik_used_crds()])
     except control_plane.EnvTestError as error:
         reason = f"envtest: {error}"
     pytest.fail(reason, pytrace=False)

@@ -23,6 +23,7 @@ TESTED = {
     "two-processes": "tests/test_readme_local.py",
     "kubectl-helm": "tests/cluster/test_readme_cluster.py",
     "cli": "tests/cluster/test_readme_cluster.py",
+    "traffic": "tests/cluster/test_readme_cluster.py",
 }
 """Every runnable block and the test file that runs it."""
 

@@ -32,6 +32,7 @@ from daeploy.contract import (
     API_GROUP_VERSION,
     API_VERSION,
     CLI_MAIN_FIELD_MANAGER,
+    CLI_TRAFFIC_FIELD_MANAGER,
     KIND,
     LOCAL_REGISTRY_CONFIG_MAP,
     LOCAL_REGISTRY_NAMESPACE,
@@ -208,6 +209,19 @@ class Kube:
             "spec": {"main": main},
         }
         return self.apply_service(body, CLI_MAIN_FIELD_MANAGER)
+
+    def apply_traffic(self, object_name: str, weight: int, shadow: bool) -> dict[str, Any]:
+        """Apply ``spec.weight`` and ``spec.shadow`` together under their own field manager.
+
+        Both each time: a field this manager applied before and leaves out would be removed.
+        """
+        body = {
+            "apiVersion": API_GROUP_VERSION,
+            "kind": KIND,
+            "metadata": {"name": object_name},
+            "spec": {"weight": weight, "shadow": shadow},
+        }
+        return self.apply_service(body, CLI_TRAFFIC_FIELD_MANAGER)
 
     def delete_service(self, object_name: str) -> None:
         try:

@@ -53,15 +53,31 @@ def image_text(obj: Obj) -> str:
     return f"{name}@sha256:{digest[:12]}" if digest else image
 
 
+def traffic_text(obj: Obj) -> str:
+    """The operator's word on the version's share: "main 90%", "canary 10%", "shadow"."""
+    return str(((obj.get("status") or {}).get("traffic")) or "")
+
+
+def _shares_traffic(objs: list[Obj]) -> bool:
+    """Whether any version has a share besides a whole main: only then is TRAFFIC worth a
+    column, so the tutorial's table stays as it was."""
+    return any(traffic_text(obj) not in ("", "main 100%") for obj in objs)
+
+
 def format_services(objs: list[Obj], wide: bool = False) -> str:
-    """The tutorial's table; ``wide`` adds what each version runs."""
-    rows = service_rows(objs)
-    if not wide:
-        return _render(SERVICE_HEADERS, rows)
-    images = [image_text(obj) for obj in sort_services(objs)]
-    return _render(
-        [*SERVICE_HEADERS, "IMAGE"], [[*r, i] for r, i in zip(rows, images, strict=True)]
-    )
+    """The tutorial's table; TRAFFIC once shadows or canaries exist; ``wide`` adds TRAFFIC
+    always and what each version runs."""
+    ordered = sort_services(objs)
+    headers, rows = list(SERVICE_HEADERS), service_rows(objs)
+    extra: list[tuple[str, list[str]]] = []
+    if wide or _shares_traffic(objs):
+        extra.append(("TRAFFIC", [traffic_text(obj) for obj in ordered]))
+    if wide:
+        extra.append(("IMAGE", [image_text(obj) for obj in ordered]))
+    for header, column in extra:
+        headers.append(header)
+        rows = [[*row, cell] for row, cell in zip(rows, column, strict=True)]
+    return _render(headers, rows)
 
 
 def _last_seen(event: dict[str, Any]) -> datetime | None:

@@ -177,9 +177,13 @@ def traefik_args(net: network.Net = network.DEFAULT) -> list[str]:
         # event; with 1,000 services deploying that took most of a core. Events within 200 ms
         # now make one rebuild.
         "--providers.kubernetesingress.throttleDuration=200ms",
-        # Traefik's own kinds: the access gate's forwardAuth Middleware, per namespace.
+        # Traefik's own kinds: the access gate's Middleware per namespace, and the traffic
+        # routes (IngressRoute, weighted and mirroring TraefikServices) per service name.
         "--providers.kubernetescrd=true",
         "--providers.kubernetescrd.throttleDuration=200ms",
+        # A version whose pods are all unready keeps its place in a split or mirror until the
+        # operator takes it out; without this Traefik would drop the whole route meanwhile.
+        "--providers.kubernetescrd.allowEmptyServices=true",
         f"--experimental.localPlugins.{PLUGIN_NAME}.moduleName={PLUGIN_MODULE}",
         "--ping=true",
         "--ping.entryPoint=web",

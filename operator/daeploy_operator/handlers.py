@@ -33,6 +33,7 @@ from daeploy.contract import (
     OPERATOR_NAME,
     PLURAL,
     SERVICE_LABEL,
+    TRAEFIK_API_VERSION,
 )
 
 from .api import ApiServer
@@ -62,6 +63,12 @@ CHILD_KINDS = (
     ("v1", "pods"),
 )
 OUR_CHILDREN = {MANAGED_BY_LABEL: MANAGED_BY_OPERATOR}
+# The IngressRoute and TraefikServices of traffic routes: only with them on, since a cluster
+# without Traefik's CRDs has no such kinds to watch.
+TRAFFIC_KINDS = (
+    (TRAEFIK_API_VERSION, "ingressroutes"),
+    (TRAEFIK_API_VERSION, "traefikservices"),
+)
 
 logger = logging.getLogger(__name__)
 
@@ -185,3 +192,9 @@ async def on_child_event(
 
 for _api_version, _plural in CHILD_KINDS:
     kopf.on.event(_api_version, _plural, id=f"child-{_plural}", labels=OUR_CHILDREN)(on_child_event)
+if SETTINGS.traefik_routes:
+    for _api_version, _plural in TRAFFIC_KINDS:
+        kopf.index(_api_version, _plural, id=f"child_index_{_plural}")(child_index)
+        kopf.on.event(_api_version, _plural, id=f"child-{_plural}", labels=OUR_CHILDREN)(
+            on_child_event
+        )

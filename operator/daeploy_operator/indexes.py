@@ -24,7 +24,10 @@ from daeploy.contract import (
     MANAGED_BY_OPERATOR,
     ROUTE_CLAIM_ANNOTATION,
     SERVICE_LABEL,
+    TRAEFIK_API_VERSION,
 )
+
+from .api import ApiError
 
 Object = dict[str, Any]
 Projection = dict[Hashable, Object]
@@ -35,6 +38,11 @@ WATCHED_CHILD_KINDS = (
     ("apps/v1", "Deployment"),
     ("v1", "Service"),
     ("networking.k8s.io/v1", "Ingress"),
+)
+# Watched only with traffic routes on (a cluster without Traefik's CRDs has no such kinds).
+TRAFFIC_CHILD_KINDS = (
+    (TRAEFIK_API_VERSION, "IngressRoute"),
+    (TRAEFIK_API_VERSION, "TraefikService"),
 )
 
 
@@ -106,7 +114,8 @@ def project_version(body: Mapping[str, Any]) -> Projection:
 
 
 def project_child(body: Mapping[str, Any]) -> Projection:
-    """Every Deployment, Service and Ingress by name (whose is it?); ours also by service."""
+    """Every child (Deployment, Service, Ingress, Traefik route) by name (whose is it?); ours
+    also by service."""
     api_version, kind = body.get("apiVersion", ""), body.get("kind", "")
     metadata = body.get("metadata") or {}
     namespace = metadata.get("namespace") or ""
@@ -261,6 +270,14 @@ def snapshot(cluster: Lister, namespaces: Iterable[str] = ()) -> IndexedReads:
         project_child,
         (o for api, kind in WATCHED_CHILD_KINDS for o in cluster.list(api, kind, None)),
     )
+    traffic: list[Object] = []
+    for api, kind in TRAFFIC_CHILD_KINDS:
+        try:
+            traffic += cluster.list(api, kind, None)
+        except ApiError as error:
+            if error.status != 404:  # no Traefik CRDs in this cluster
+                raise
+    children.update(_index(project_child, traffic))
     pods = _index(project_pod, (o for ns in scope for o in cluster.list("v1", "Pod", ns)))
     namespaces_ = _index(project_namespace, cluster.list("v1", "Namespace", None))
     return IndexedReads(versions, [children], pods, namespaces_)

@@ -17,6 +17,8 @@ KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("rbac.authorization.k8s.io/v1", "Role"): ("roles", True),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rolebindings", True),
     (TRAEFIK_API_VERSION, "Middleware"): ("middlewares", True),
+    (TRAEFIK_API_VERSION, "IngressRoute"): ("ingressroutes", True),
+    (TRAEFIK_API_VERSION, "TraefikService"): ("traefikservices", True),
 }
 
 

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from daeploy.contract import ROUTE_CLAIM_ANNOTATION, VERSION_LABEL
+from daeploy.contract import ROUTE_CLAIM_ANNOTATION, TRAEFIK_API_VERSION, VERSION_LABEL
 from daeploy.names import InvalidNameError, label_value
 
 from . import ownership
 from . import status as status_rules
 from .api import ApiError, Cluster
 from .applied import AppliedRecord, child_key
-from .indexes import WATCHED_CHILD_KINDS, IndexedReads
+from .indexes import TRAFFIC_CHILD_KINDS, WATCHED_CHILD_KINDS, IndexedReads
 from .names import name_child_name
 from .ownership import NotOwnedError
 from .resources.deployment import build_version_deployment
@@ -48,14 +48,25 @@ from .resources.service import (
     build_version_service,
     selected_version_label,
 )
+from .resources.traffic import (
+    build_mirror_service,
+    build_name_ingress_route,
+    build_split_service,
+    mirror_name,
+    needs_mirror,
+    needs_split,
+    split_name,
+)
 from .routing import (
     MainRoute,
     RouteClaim,
+    Traffic,
     claim_times,
     group_claim_time,
     main_route,
     route_holder,
     split_duplicates,
+    traffic_split,
 )
 from .settings import OperatorSettings
 from .spec import ServiceVersion
@@ -104,6 +115,7 @@ class Main:
 
     route: MainRoute
     claims: dict[str, str | None]
+    traffic: Traffic
 
 
 @dataclass
@@ -147,7 +159,7 @@ class Reconciler:
             self._identity_phase(run)
             versions = self._versions_phase(run)
             main = self._main_phase(run, versions)
-            routes = self._routes_phase(run, versions, main.route)
+            routes = self._routes_phase(run, versions, main)
             self._status_phase(run, versions, main, routes)
         except ApiError as error:
             # Said on every version's status, not only in the operator's log; then retried.
@@ -198,21 +210,24 @@ class Reconciler:
         """Decide main and apply the per-name Service; a taken name is noted, not fatal."""
         claims = claim_times(versions.holders, run.now)
         current = run.view.child("v1", "Service", run.namespace, name_child_name(run.name))
-        route = main_route(
-            versions.holders,
-            claims,
-            {k: c.status for k, c in versions.availability.items()},
-            selected_version_label(current),
-        )
+        available = {k: c.status for k, c in versions.availability.items()}
+        route = main_route(versions.holders, claims, available, selected_version_label(current))
+        if self.settings.traefik_routes:
+            traffic = traffic_split(versions.holders, route.target, available)
+            table: Traffic | None = traffic
+        else:
+            # An Ingress path has one backend: the main answers everything, nobody is copied.
+            traffic = Traffic(route.target, {route.target: 100} if route.target else {}, ())
+            table = None
         self._apply_or_note(
-            run, build_name_service(run.name, run.namespace, run.group, route.target)
+            run, build_name_service(run.name, run.namespace, run.group, route.target, table)
         )
-        return Main(route, claims)
+        return Main(route, claims, traffic)
 
-    def _routes_phase(self, run: Pass, versions: Versions, route: MainRoute) -> Routes:
+    def _routes_phase(self, run: Pass, versions: Versions, main: Main) -> Routes:
         """The namespace's own host is never contested; the shared one ('' or a host set for
         it) goes to the namespace that deployed the name first."""
-        view, namespace, name = run.view, run.namespace, run.name
+        view, namespace, name, route = run.view, run.namespace, run.name, main.route
         host = self.settings.host_for(namespace, view.namespace_annotations(namespace))
         own_host = "" if host else self.settings.namespace_host(namespace)
         claimed_at = group_claim_time(run.group)
@@ -223,6 +238,7 @@ class Reconciler:
         if own_host:
             hosts.append(own_host)
         if not hosts:
+            self._remove_traffic_routes(run, Traffic(route.target, {}, ()), ingress_route=True)
             if self._delete_if_ours(view, "networking.k8s.io/v1", "Ingress", namespace, name):
                 logger.info(
                     "removed the Ingress of %s in %s: namespace %s holds its routes on host %r",
@@ -236,6 +252,8 @@ class Reconciler:
             holder_namespace, host = namespace, own_host  # status speaks of the own host
         # Public only when every version is: the ingress check covers all of a name's routes.
         guarded = self.settings.access and not all(v.public for v in run.group)
+        if self.settings.traefik_routes and route.target is not None:
+            self._apply_traffic_routes(run, main.traffic, hosts, guarded)
         self._apply_or_note(
             run,
             build_name_ingress(
@@ -243,14 +261,46 @@ class Reconciler:
                 namespace,
                 run.group,
                 [v.version for v in versions.holders],
-                main_version=route.target,
+                main_version=None if self.settings.traefik_routes else route.target,
                 hosts=hosts,
                 ingress_class=self.settings.ingress_class,
                 claimed_at=claimed_at,
                 annotations=self.settings.ingress_annotations_for(namespace) if guarded else None,
             ),
         )
+        if self.settings.traefik_routes:
+            self._remove_traffic_routes(run, main.traffic, ingress_route=route.target is None)
         return Routes(holder_namespace, host, routes_here=True)
+
+    def _apply_traffic_routes(
+        self, run: Pass, traffic: Traffic, hosts: list[str], guarded: bool
+    ) -> None:
+        """TraefikServices first, so the IngressRoute never points at one that is not there."""
+        name, namespace = run.name, run.namespace
+        if needs_split(traffic):
+            self._apply_or_note(run, build_split_service(name, namespace, run.group, traffic))
+        if needs_mirror(traffic):
+            self._apply_or_note(run, build_mirror_service(name, namespace, run.group, traffic))
+        self._apply_or_note(
+            run,
+            build_name_ingress_route(
+                name, namespace, run.group, traffic, hosts=hosts, guarded=guarded
+            ),
+        )
+
+    def _remove_traffic_routes(self, run: Pass, traffic: Traffic, *, ingress_route: bool) -> None:
+        """TraefikServices no route needs any more; after the IngressRoute stopped using them."""
+        view, namespace, name = run.view, run.namespace, run.name
+        if ingress_route:
+            self._delete_if_ours(view, TRAEFIK_API_VERSION, "IngressRoute", namespace, name)
+        if not needs_split(traffic) or ingress_route:
+            self._delete_if_ours(
+                view, TRAEFIK_API_VERSION, "TraefikService", namespace, name, split_name(name)
+            )
+        if not needs_mirror(traffic) or ingress_route:
+            self._delete_if_ours(
+                view, TRAEFIK_API_VERSION, "TraefikService", namespace, name, mirror_name(name)
+            )
 
     def _status_phase(self, run: Pass, versions: Versions, main: Main, routes: Routes) -> None:
         route, now = main.route, run.now
@@ -275,7 +325,11 @@ class Reconciler:
                     status_rules.not_owned(status_rules.ROUTED, str(run.taken[0]))
                     if run.taken
                     else status_rules.routed(
-                        v, route, holder_namespace=routes.holder_namespace, host=routes.host
+                        v,
+                        route,
+                        holder_namespace=routes.holder_namespace,
+                        host=routes.host,
+                        traffic=main.traffic if self.settings.traefik_routes else None,
                     )
                 )
                 new = status_rules.build_status(
@@ -291,6 +345,7 @@ class Reconciler:
                     ),
                     now=now,
                     rolling=status_rules.rollout(deployment),
+                    traffic=main.traffic,
                 )
             self._report(v, new)
 
@@ -345,7 +400,7 @@ class Reconciler:
         """
         meta = manifest["metadata"]
         api_version, kind, namespace = manifest["apiVersion"], manifest["kind"], meta["namespace"]
-        watched = (api_version, kind) in WATCHED_CHILD_KINDS
+        watched = (api_version, kind) in WATCHED_CHILD_KINDS + TRAFFIC_CHILD_KINDS
         live = view.child(api_version, kind, namespace, meta["name"]) if watched else None
         if self.applied.unchanged(manifest) and not (
             force and (not watched or self.applied.drifted(manifest, live))
@@ -368,9 +423,15 @@ class Reconciler:
             run.taken.append(error)
 
     def _delete_if_ours(
-        self, view: IndexedReads, api_version: str, kind: str, namespace: str, name: str
+        self,
+        view: IndexedReads,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        object_name: str | None = None,
     ) -> bool:
-        child = name_child_name(name)
+        child = object_name or name_child_name(name)
         existing = view.child(api_version, kind, namespace, child)
         if existing is None or not ownership.owned_by_daeploy(existing):
             return False

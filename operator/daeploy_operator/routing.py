@@ -112,3 +112,66 @@ def group_claim_time(versions: Iterable[ServiceVersion]) -> str:
     """A namespace claims a name's routes when it first deployed the name."""
     created = [v.created_at for v in versions if v.created_at]
     return min(created, key=timestamps.parse) if created else ""
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """How /services/<name> shares its requests: answered by weight, copied to shadows.
+
+    ``weights`` holds whole percents summing to 100 (the main's is the rest), zero shares left
+    out; ``note`` says why the asked weights could not be met as written.
+    """
+
+    main: str | None
+    weights: Mapping[str, int]
+    shadows: tuple[str, ...]
+    note: str = ""
+
+    def share(self, version: str) -> int:
+        return self.weights.get(version, 0)
+
+    def table(self) -> dict[str, object]:
+        """What the per-name Service's annotation says, for call_service."""
+        return {"main": self.main, "weights": dict(self.weights), "shadows": list(self.shadows)}
+
+
+def traffic_split(
+    versions: Sequence[ServiceVersion], target: str | None, available: Mapping[str, bool]
+) -> Traffic:
+    """Canaries and shadows among the Available versions that are not the route's target.
+
+    Only Available versions take part, so a version that stops being Available loses its share
+    (back to the main) and its copies in the same reconcile. Weights over 100 in total are
+    scaled down to fit, and the main then answers nothing: said in ``note``.
+    """
+    if target is None:
+        return Traffic(main=None, weights={}, shadows=())
+    others = [v for v in versions if v.version != target and available.get(v.resource_name, False)]
+    canaries = {v.version: v.weight for v in others if v.weight > 0}
+    shadows = tuple(sorted(v.version for v in others if v.weight == 0 and v.shadow))
+    asked = sum(canaries.values())
+    note = ""
+    if asked > 100:
+        canaries = _scaled(canaries, 100)
+        note = (
+            f"the canaries of this name ask for {asked}% together; scaled to 100%, so the main "
+            "version answers nothing: lower spec.weight on some of them"
+        )
+    weights = {target: 100 - sum(canaries.values()), **canaries}
+    return Traffic(
+        main=target,
+        weights={v: w for v, w in sorted(weights.items()) if w > 0},
+        shadows=shadows,
+        note=note,
+    )
+
+
+def _scaled(weights: Mapping[str, int], total: int) -> dict[str, int]:
+    """Largest remainder: whole percents in proportion that add up to exactly ``total``."""
+    asked = sum(weights.values())
+    exact = {v: w * total / asked for v, w in weights.items()}
+    scaled = {v: int(x) for v, x in exact.items()}
+    left = total - sum(scaled.values())
+    for v in sorted(exact, key=lambda v: (scaled[v] - exact[v], v))[:left]:
+        scaled[v] += 1
+    return scaled

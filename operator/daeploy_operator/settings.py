@@ -29,6 +29,7 @@ from daeploy.contract import (
     RESYNC_SECONDS_ENV,
     RUNTIME_IMAGE,
     RUNTIME_IMAGE_ENV,
+    TRAFFIC_ROUTES_ENV,
     WATCH_CLIENT_TIMEOUT_ENV,
     WATCH_NAMESPACES_ENV,
     WATCH_SERVER_TIMEOUT_ENV,
@@ -36,6 +37,7 @@ from daeploy.contract import (
 
 DEFAULT_RUNTIME_IMAGE = RUNTIME_IMAGE
 DEFAULT_INGRESS_CLASS = "traefik"
+TRAFFIC_ROUTES_TRAEFIK = "traefik"
 DEFAULT_LIVENESS_ENDPOINT = "http://0.0.0.0:8080/healthz"
 
 _HOST_PATTERN = re.compile(
@@ -79,6 +81,13 @@ class OperatorSettings:
     """The Middleware uses this Traefik plugin (operator/traefik-access) instead of forwardAuth."""
     cache_seconds: float = 5.0
     """How long the gate, and the plugin, reuse an answer."""
+    traffic_routes: str = ""
+    """"traefik": the main route of each name is an IngressRoute with weights and shadows;
+    "": an Ingress path to the main version alone, for any ingress controller."""
+
+    @property
+    def traefik_routes(self) -> bool:
+        return self.traffic_routes == TRAFFIC_ROUTES_TRAEFIK
 
     @property
     def access(self) -> bool:
@@ -134,6 +143,20 @@ class OperatorSettings:
             )
         gate_url = _base_url(env, ACCESS_GATE_URL_ENV, "or leave it empty to turn access off")
         ingress_gate_url = _base_url(env, ACCESS_INGRESS_GATE_URL_ENV, "or leave it empty")
+        traffic_routes = env.get(TRAFFIC_ROUTES_ENV, "").strip()
+        if traffic_routes not in ("", TRAFFIC_ROUTES_TRAEFIK):
+            raise SettingsError(
+                f"{TRAFFIC_ROUTES_ENV}: {traffic_routes!r} is not a traffic route kind; use "
+                f"{TRAFFIC_ROUTES_TRAEFIK!r} (Traefik's IngressRoute, with weights and shadows) "
+                "or leave it empty (a plain Ingress path to the main version)"
+            )
+        traefik_middleware = _flag(env, ACCESS_TRAEFIK_MIDDLEWARE_ENV)
+        if traffic_routes and gate_url and not traefik_middleware:
+            raise SettingsError(
+                f"{TRAFFIC_ROUTES_ENV}={traffic_routes} with access control on needs "
+                f"{ACCESS_TRAEFIK_MIDDLEWARE_ENV}=true: an IngressRoute asks the gate through "
+                "the namespace's Middleware, not through Ingress annotations"
+            )
         return cls(
             ingress_class=ingress_class,
             host=host,
@@ -148,9 +171,10 @@ class OperatorSettings:
             gate_url=gate_url,
             ingress_gate_url=ingress_gate_url,
             ingress_annotations=_parse_annotations(env.get(ACCESS_INGRESS_ANNOTATIONS_ENV, "")),
-            traefik_middleware=_flag(env, ACCESS_TRAEFIK_MIDDLEWARE_ENV),
+            traefik_middleware=traefik_middleware,
             traefik_plugin=_plugin_name(env.get(ACCESS_TRAEFIK_PLUGIN_ENV, "")),
             cache_seconds=_positive(env, GATE_CACHE_SECONDS_ENV, 5.0, zero=True),
+            traffic_routes=traffic_routes,
         )
 
     def host_for(self, namespace: str, namespace_annotations: Mapping[str, str]) -> str:

@@ -40,6 +40,10 @@ class ServiceVersion:
     deleting: bool = False
     public: bool = False
     """Entrypoints and docs open without a token; parameter writes never are."""
+    weight: int = 0
+    """Percent of the name's main route while Available and not main (a canary); 0: no share."""
+    shadow: bool = True
+    """Gets a copy of every request while Available, not main and without a weight."""
     image_pull_secrets: tuple[str, ...] = ()
     """Secrets the node pulls ``image`` with (a registry that wants a login)."""
     callers: tuple[str, ...] | None = None
@@ -70,6 +74,8 @@ class ServiceVersion:
             status=MappingProxyType(dict(obj.get("status") or {})),
             deleting=bool(metadata.get("deletionTimestamp")),
             public=spec.get("public") is True,
+            weight=int(spec.get("weight") or 0),
+            shadow=spec.get("shadow") is not False,
             callers=None if spec.get("callers") is None else tuple(str(c) for c in spec["callers"]),
             image_pull_secrets=tuple(str(s) for s in spec.get("imagePullSecrets") or ()),
         )

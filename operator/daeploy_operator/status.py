@@ -27,7 +27,7 @@ from daeploy.names import service_path, version_path
 
 from . import timestamps
 from .names import url_for
-from .routing import MainRoute
+from .routing import MainRoute, Traffic
 from .spec import ServiceVersion
 
 AVAILABLE = "Available"
@@ -180,6 +180,7 @@ def routed(
     *,
     holder_namespace: str,
     host: str,
+    traffic: Traffic | None = None,
 ) -> Condition:
     """Whether this version's routes are in place, and what /services/<name> does."""
     name, ver = version.name, version.version
@@ -195,8 +196,9 @@ def routed(
             "chart value ingress.namespaceHosts",
         )
     if route.target == ver:
+        share = "" if traffic is None else _main_share(traffic, main_path)
         return Condition(
-            ROUTED, True, MAIN_VERSION_REASON, f"{main_path} and {own_path} route here"
+            ROUTED, True, MAIN_VERSION_REASON, f"{main_path} and {own_path} route here{share}"
         )
     if route.winner == ver:
         return Condition(
@@ -221,12 +223,50 @@ def routed(
             "NoMainVersion",
             f"{own_path} routes here; no version sets spec.main, so {main_path} routes nowhere",
         )
+    if traffic is not None and traffic.share(ver):
+        return Condition(
+            ROUTED,
+            True,
+            "Canary",
+            f"{own_path} routes here, and {traffic.share(ver)}% of {main_path} (spec.weight "
+            f"{version.weight}); version {route.target} is main{_note(traffic)}",
+        )
+    if traffic is not None and ver in traffic.shadows:
+        return Condition(
+            ROUTED,
+            True,
+            "Shadow",
+            f"{own_path} routes here, and a copy of every request to {main_path}, whose answer "
+            f"is thrown away (set spec.shadow: false to stop); {main_path} routes to "
+            f"{route.target}",
+        )
     return Condition(
         ROUTED,
         True,
         "VersionRouted",
-        f"{own_path} routes here; {main_path} routes to {route.target}",
+        f"{own_path} routes here; {main_path} routes to {route.target}{_why_no_share(version)}",
     )
+
+
+def _main_share(traffic: Traffic, main_path: str) -> str:
+    share = traffic.share(traffic.main or "")
+    if share == 100 and not traffic.shadows:
+        return ""
+    parts = [f"this version answers {share}% of {main_path}"]
+    if traffic.shadows:
+        parts.append(f"shadows {', '.join(traffic.shadows)} get a copy of every request")
+    return "; " + "; ".join(parts) + _note(traffic)
+
+
+def _note(traffic: Traffic) -> str:
+    return f"; {traffic.note}" if traffic.note else ""
+
+
+def _why_no_share(version: ServiceVersion) -> str:
+    """A version that asks for traffic and gets none: it is not Available, or routes are plain."""
+    if version.weight:
+        return f"; spec.weight {version.weight} applies once this version is Available"
+    return ""
 
 
 def duplicate(version: ServiceVersion, holder: ServiceVersion) -> tuple[Condition, Condition]:
@@ -318,6 +358,19 @@ def phase(available: Condition) -> str:
     return "pending"
 
 
+def _traffic_fields(version: str, traffic: Traffic | None, is_main: bool) -> dict[str, Any]:
+    """What `kubectl get dsvc` shows in its Traffic column, and the same as numbers."""
+    share = traffic.share(version) if traffic is not None else 0
+    shadow = traffic is not None and version in traffic.shadows
+    if is_main:
+        text = f"main {share}%"
+    elif share:
+        text = f"canary {share}%"
+    else:
+        text = "shadow" if shadow else ""
+    return {"traffic": text, "trafficPercent": share, "shadow": shadow}
+
+
 def build_status(
     version: ServiceVersion,
     *,
@@ -330,6 +383,7 @@ def build_status(
     available_replicas: int,
     now: datetime,
     rolling: Condition | None = None,
+    traffic: Traffic | None = None,
 ) -> dict[str, Any]:
     """The whole status subresource of one DaeployService.
 
@@ -347,6 +401,7 @@ def build_status(
         "phase": phase(available),
         "main": is_main,
         "mainMark": "*" if is_main else "",
+        **_traffic_fields(version.version, traffic if routes_here else None, is_main),
         "availableReplicas": available_replicas,
         "conditions": conditions,
     }

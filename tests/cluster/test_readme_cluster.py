@@ -72,3 +72,12 @@ def test_cli_walkthrough(cluster, project_images, default_namespace):
     ]
     left = sorted((v["spec"]["name"], v["spec"]["version"]) for v in versions)
     assert left == [("die_roller", "2.0.0"), ("hello", "1.0.0"), ("yatzee", "1.0.0")]
+
+
+def test_traffic_walkthrough(cluster, project_images, default_namespace):
+    result = run_bash(block("traffic"), env=_shell_env(cluster), timeout=900)
+    out = result.stdout
+    assert "Set dice 2.0.0: weight 10%, shadow on; it now gets: canary 10%" in out, out
+    assert "main 90%" in out
+    assert "Set dice 2.0.0: weight 0%, shadow on; it now gets: shadow" in out, out
+    assert "Set dice 2.0.0: weight 0%, shadow off; it now gets: no share" in out, out

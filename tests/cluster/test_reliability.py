@@ -256,7 +256,9 @@ def _labels(obj: dict[str, Any]) -> dict[str, str]:
 def convergence_problems(cluster: Any, namespace: str, expected: Expected) -> list[str]:
     """Everything that differs from the desired state; empty when converged."""
     services = items(cluster, namespace, PLURAL)
-    children = items(cluster, namespace, "deployments,services,ingresses", "-l", MANAGED)
+    children = items(
+        cluster, namespace, "deployments,services,ingresses,ingressroutes", "-l", MANAGED
+    )
     access = items(cluster, namespace, "serviceaccounts,roles,rolebindings", "-l", MANAGED)
     pods = items(cluster, namespace, "pods", "-l", MANAGED)
 
@@ -315,7 +317,7 @@ def convergence_problems(cluster: Any, namespace: str, expected: Expected) -> li
 
     name_key = lambda o: _labels(o).get(SERVICE_LABEL)  # noqa: E731
     want_names = {label_value(n) for n in expected.versions}
-    for kind in ("Service", "Ingress"):
+    for kind in ("Service", "Ingress", "IngressRoute"):
         of_kind = [o for o in children if o["kind"] == kind and VERSION_LABEL not in _labels(o)]
         found, more = _one_each(of_kind, name_key, f"per-name {kind}", want_names)
         problems += more
@@ -334,12 +336,18 @@ def convergence_problems(cluster: Any, namespace: str, expected: Expected) -> li
                 if selected != ("" if main is None else label_value(main)):
                     problems.append(f"{where}: selects version {selected!r}, main is {main!r}")
                 continue
+            if kind == "IngressRoute":
+                # The main path goes straight to the main version's own Service (no version is
+                # Available here, so none is a shadow or a canary).
+                [route] = obj["spec"]["routes"]
+                backend = route["services"][0]["name"]
+                want = None if main is None else version_object_name(name, main)
+                if backend != want or f"Host(`{expected.host}`)" not in route["match"]:
+                    problems.append(f"{where}: routes {route['match']!r} to {backend!r}")
+                continue
             rule = obj["spec"]["rules"][0]
             paths = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
             want_paths = {version_path(name, v): version_object_name(name, v) for v in versions}
-            if main is not None:
-                # The main path goes straight to the main version's own Service.
-                want_paths[service_path(name)] = version_object_name(name, main)
             if paths != want_paths or rule.get("host") != expected.host:
                 problems.append(f"{where}: host {rule.get('host')!r}, paths {paths}")
 
@@ -497,7 +505,7 @@ def test_children_edited_by_hand_are_restored_within_the_resync_period(
         "backend": {"service": {"name": v2, "port": {"number": 80}}},
     }
     kubectl_patch("ingress", per_name, "json", [
-        {"op": "remove", "path": "/spec/rules/0/http/paths/2"},
+        {"op": "remove", "path": "/spec/rules/0/http/paths/1"},
         {"op": "add", "path": "/spec/rules/0/http/paths/-", "value": foreign},
     ])  # fmt: skip
 
@@ -598,7 +606,7 @@ OPERATOR_RULES = {
     (API_GROUP, f"{PLURAL}/status"): {"patch"},
     (API_GROUP, f"{PLURAL}/finalizers"): {"update"},
     ("apps", "deployments"): {"list", "watch", "create", "patch"},
-    ("", "services"): {"list", "watch", "create", "patch"},
+    ("", "services"): {"get", "list", "watch", "create", "patch"},
     ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
     ("", "pods"): {"list", "watch"},
     ("", "serviceaccounts"): {"get", "create", "patch"},
@@ -610,6 +618,8 @@ OPERATOR_RULES = {
     (API_GROUP, f"{PLURAL}/invoke"): {"create"},
     (API_GROUP, f"{PLURAL}/parameters"): {"update"},
     ("traefik.io", "middlewares"): {"get", "create", "patch"},
+    ("traefik.io", "ingressroutes"): {"list", "watch", "create", "patch", "delete"},
+    ("traefik.io", "traefikservices"): {"list", "watch", "create", "patch", "delete"},
 }
 
 # (verb, resource, extra kubectl auth can-i arguments, allowed)
@@ -618,7 +628,8 @@ OPERATOR_CAN_I = [
     ("create", "deployments.apps", (), True),
     ("watch", "pods", (), True),
     ("list", "services", (), True),
-    ("get", "services", (), False),  # read from the operator's watches
+    # Held only because the events Role it writes grants it (services read traffic tables).
+    ("get", "services", (), True),
     ("delete", "ingresses.networking.k8s.io", (), True),
     ("patch", CRD_NAME, ("--subresource=status",), True),
     ("create", "events", (), True),

@@ -248,8 +248,15 @@ def test_peers_and_events_bindings_take_every_per_name_account_once() -> None:
     assert events["roleRef"] == {"apiGroup": RBAC_GROUP, "kind": "Role", "name": EVENTS_ROLE}
     assert events["subjects"] == expected
     events_role = build_events_role("demo", owners)
+    # Reading the per-name Services (their traffic tables) is the only read a service gets.
     assert events_role["rules"] == [
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch"]}
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch"]},
+        {
+            "apiGroups": [""],
+            "resources": ["services"],
+            "verbs": ["get"],
+            "resourceNames": ["die-roller", "scoreboard", "yatzee"],
+        },
     ]
     for manifest in (peers, events, events_role):
         assert len(_owner_uids(manifest)) == 4

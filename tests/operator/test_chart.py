@@ -91,7 +91,7 @@ def test_cluster_role_grants_only_the_verbs_the_operator_uses() -> None:
         (API_GROUP, f"{PLURAL}/status"): ["patch"],
         (API_GROUP, f"{PLURAL}/finalizers"): ["update"],
         ("apps", "deployments"): ["create", "list", "patch", "watch"],
-        ("", "services"): ["create", "list", "patch", "watch"],
+        ("", "services"): ["create", "get", "list", "patch", "watch"],
         ("networking.k8s.io", "ingresses"): ["create", "delete", "list", "patch", "watch"],
         ("", "pods"): ["list", "watch"],
         ("", "serviceaccounts"): ["create", "get", "patch"],
@@ -104,15 +104,25 @@ def test_cluster_role_grants_only_the_verbs_the_operator_uses() -> None:
         (API_GROUP, f"{PLURAL}/invoke"): ["create"],
         (API_GROUP, f"{PLURAL}/parameters"): ["update"],
         ("traefik.io", "middlewares"): ["create", "get", "patch"],
+        ("traefik.io", "ingressroutes"): ["create", "delete", "list", "patch", "watch"],
+        ("traefik.io", "traefikservices"): ["create", "delete", "list", "patch", "watch"],
     }
 
 
 def test_operator_holds_every_permission_it_grants_to_services() -> None:
     # RBAC refuses to create a Role granting more than its creator holds.
-    from daeploy_operator.resources.rbac import EVENT_VERBS
+    from dsvc_objects import service_version
 
-    [events] = [r for r in _cluster_role_rules() if r["resources"] == ["events"]]
-    assert set(EVENT_VERBS) <= set(events["verbs"])
+    from daeploy_operator.resources.rbac import build_events_role
+
+    held = {
+        (rule["apiGroups"][0], resource): set(rule["verbs"])
+        for rule in _cluster_role_rules()
+        for resource in rule["resources"]
+    }
+    for rule in build_events_role("demo", [service_version(namespace="demo")])["rules"]:
+        for resource in rule["resources"]:
+            assert set(rule["verbs"]) <= held[(rule["apiGroups"][0], resource)], resource
 
 
 def test_deployment_template_runs_one_operator_with_settings_it_reads() -> None:

@@ -204,8 +204,9 @@ def test_cel_strings_are_bounded_for_the_cost_estimator(version_entry: dict[str,
 
 def test_printer_columns(version_entry: dict[str, Any]) -> None:
     columns = {c["name"]: c["jsonPath"] for c in version_entry["additionalPrinterColumns"]}
-    assert list(columns) == ["Main", "Service", "Version", "Status", "Running", "Age"]
+    assert list(columns) == ["Main", "Traffic", "Service", "Version", "Status", "Running", "Age"]
     assert columns["Main"] == ".status.mainMark"
+    assert columns["Traffic"] == ".status.traffic"
     assert columns["Service"] == ".spec.name"
     assert columns["Version"] == ".spec.version"
     assert columns["Status"] == ".status.phase"

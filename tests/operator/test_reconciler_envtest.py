@@ -15,6 +15,7 @@ server failure, which a real API server cannot be made to answer on demand.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -38,6 +39,9 @@ from daeploy.contract import (
     RECONCILE_FAILED_REASON,
     ROUTE_HELD_REASON,
     SERVICE_NAME_ENV,
+    TRAEFIK_API_VERSION,
+    TRAFFIC_ANNOTATION,
+    TRAFFIC_ROUTES_ENV,
     VERSION_LABEL,
 )
 from daeploy.names import (
@@ -53,6 +57,7 @@ from daeploy_operator.apply import APPLY_PATCH
 from daeploy_operator.indexes import snapshot
 from daeploy_operator.kinds import KINDS, resource_path
 from daeploy_operator.reconciler import Reconciler
+from daeploy_operator.resources.traffic import mirror_name, split_name
 from daeploy_operator.settings import OperatorSettings
 from daeploy_operator.status import Event
 
@@ -991,3 +996,139 @@ def test_same_name_in_two_namespaces_is_ready_in_both_with_a_namespace_domain(
     assert _version(api, team_b, "die_roller", "1.0.0")["status"]["serviceUrl"] == (
         service_path("die_roller")
     )
+
+
+# --- traffic routes: weights and shadows ---------------------------------------------------------
+
+
+def _traefik(api: ApiServer, kind: str, ns: str, name: str) -> dict[str, Any] | None:
+    return api.get(TRAEFIK_API_VERSION, kind, ns, name)
+
+
+def _patch_spec(api: ApiServer, ns: str, name: str, version: str, **spec: Any) -> None:
+    path = resource_path(API_GROUP_VERSION, KIND, ns, version_object_name(name, version))
+    api.request("PATCH", path, body={"spec": spec}, content_type=MERGE_PATCH)
+
+
+def _traffic_column(api: ApiServer, ns: str, name: str, *versions: str) -> list[str]:
+    return [_version(api, ns, name, v)["status"]["traffic"] for v in versions]
+
+
+def test_traffic_routes_mirror_to_shadows_split_by_weight_and_clean_up(
+    envtest: EnvTest, envtest_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, ns = envtest.api, envtest_namespace
+    name = "die_roller"
+    versions = ("1.0.0", "2.0.0", "3.0.0")
+    _create_version(api, ns, name, "1.0.0", main=True)
+    for version in versions[1:]:
+        _create_version(api, ns, name, version)
+    reconciler, _ = _reconciler(api, **{TRAFFIC_ROUTES_ENV: "traefik"})
+    reconciler.reconcile(ns, name)
+    # Nothing is Available yet: the main route goes to the main alone, no shadows.
+    route = _traefik(api, "IngressRoute", ns, service_object_name(name))
+    assert route is not None
+    assert route["spec"]["routes"][0]["services"] == [
+        {"name": version_object_name(name, "1.0.0"), "port": 80}
+    ]
+    # The Ingress keeps only the per-version paths.
+    assert _ingress_paths(api, ns, name) == [version_path(name, v) for v in versions]
+
+    for version in versions:
+        _mark_available(api, ns, name, version)
+    reconciler.reconcile(ns, name)
+    route = _traefik(api, "IngressRoute", ns, service_object_name(name))
+    assert route is not None
+    assert route["spec"]["routes"][0]["services"] == [
+        {"name": mirror_name(name), "kind": "TraefikService"}
+    ]
+    mirror = _traefik(api, "TraefikService", ns, mirror_name(name))
+    assert mirror is not None
+    assert [m["name"] for m in mirror["spec"]["mirroring"]["mirrors"]] == [
+        version_object_name(name, "2.0.0"),
+        version_object_name(name, "3.0.0"),
+    ]
+    assert _traefik(api, "TraefikService", ns, split_name(name)) is None
+    assert _traffic_column(api, ns, name, *versions) == ["main 100%", "shadow", "shadow"]
+    service = api.get("v1", "Service", ns, service_object_name(name))
+    assert service is not None
+    table = json.loads(service["metadata"]["annotations"][TRAFFIC_ANNOTATION])
+    assert table == {"main": "1.0.0", "weights": {"1.0.0": 100}, "shadows": ["2.0.0", "3.0.0"]}
+
+    # A canary: the split appears and the mirror now wraps it.
+    _patch_spec(api, ns, name, "2.0.0", weight=10)
+    reconciler.reconcile(ns, name)
+    split = _traefik(api, "TraefikService", ns, split_name(name))
+    assert split is not None
+    assert [(s["name"], s["weight"]) for s in split["spec"]["weighted"]["services"]] == [
+        (version_object_name(name, "1.0.0"), 90),
+        (version_object_name(name, "2.0.0"), 10),
+    ]
+    mirror = _traefik(api, "TraefikService", ns, mirror_name(name))
+    assert mirror is not None
+    assert mirror["spec"]["mirroring"]["name"] == split_name(name)
+    assert _traffic_column(api, ns, name, *versions) == ["main 90%", "canary 10%", "shadow"]
+    assert _condition(_version(api, ns, name, "2.0.0"), "Routed") == ("True", "Canary")
+
+    # Unchanged: no write at all, the Traefik objects included.
+    writes = _recorded_writes(api, monkeypatch)
+    reconciler.reconcile(ns, name)
+    assert writes == []
+    monkeypatch.undo()
+
+    # No shadows and no canaries any more: both TraefikServices go, the route is plain again.
+    _patch_spec(api, ns, name, "2.0.0", weight=0, shadow=False)
+    _patch_spec(api, ns, name, "3.0.0", shadow=False)
+    reconciler.reconcile(ns, name)
+    route = _traefik(api, "IngressRoute", ns, service_object_name(name))
+    assert route is not None
+    assert route["spec"]["routes"][0]["services"] == [
+        {"name": version_object_name(name, "1.0.0"), "port": 80}
+    ]
+    assert _traefik(api, "TraefikService", ns, split_name(name)) is None
+    assert _traefik(api, "TraefikService", ns, mirror_name(name)) is None
+    assert _traffic_column(api, ns, name, *versions) == ["main 100%", "", ""]
+
+
+def test_a_canary_that_stops_being_available_loses_its_share_at_once(
+    envtest: EnvTest, envtest_namespace: str
+) -> None:
+    api, ns = envtest.api, envtest_namespace
+    name = "die_roller"
+    _create_version(api, ns, name, "1.0.0", main=True)
+    _create_version(api, ns, name, "2.0.0", weight=50)
+    reconciler, _ = _reconciler(api, **{TRAFFIC_ROUTES_ENV: "traefik"})
+    reconciler.reconcile(ns, name)
+    _mark_available(api, ns, name, "1.0.0")
+    _mark_available(api, ns, name, "2.0.0")
+    reconciler.reconcile(ns, name)
+    assert _traffic_column(api, ns, name, "1.0.0", "2.0.0") == ["main 50%", "canary 50%"]
+
+    _mark_available(api, ns, name, "2.0.0", replicas=0)
+    reconciler.reconcile(ns, name)
+    assert _traffic_column(api, ns, name, "1.0.0", "2.0.0") == ["main 100%", ""]
+    route = _traefik(api, "IngressRoute", ns, service_object_name(name))
+    assert route is not None
+    assert route["spec"]["routes"][0]["services"] == [
+        {"name": version_object_name(name, "1.0.0"), "port": 80}
+    ]
+    assert "applies once this version is Available" in _message(
+        _version(api, ns, name, "2.0.0"), "Routed"
+    )
+
+
+def test_without_traffic_routes_the_ingress_keeps_the_main_path_and_nobody_shadows(
+    envtest: EnvTest, envtest_namespace: str
+) -> None:
+    api, ns = envtest.api, envtest_namespace
+    name = "die_roller"
+    _create_version(api, ns, name, "1.0.0", main=True)
+    _create_version(api, ns, name, "2.0.0")
+    reconciler, _ = _reconciler(api)
+    reconciler.reconcile(ns, name)
+    for version in ("1.0.0", "2.0.0"):
+        _mark_available(api, ns, name, version)
+    reconciler.reconcile(ns, name)
+    assert service_path(name) in (_ingress_paths(api, ns, name) or [])
+    assert _traefik(api, "IngressRoute", ns, service_object_name(name)) is None
+    assert _traffic_column(api, ns, name, "1.0.0", "2.0.0") == ["main 100%", ""]

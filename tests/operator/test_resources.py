@@ -265,7 +265,7 @@ def test_ingress_routes(
     assert ports == {80}
 
 
-def test_service_account_may_only_write_events() -> None:
+def test_service_account_may_only_write_events_and_read_traffic_tables() -> None:
     owners = [service_version(namespace="demo")]
     name = owners[0].name
     account = build_service_account(name, "demo", owners)
@@ -273,7 +273,13 @@ def test_service_account_may_only_write_events() -> None:
     binding = build_events_role_binding("demo", owners)
     assert account["metadata"]["name"] == service_account_name(name)
     assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch"]}
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch"]},
+        {
+            "apiGroups": [""],
+            "resources": ["services"],
+            "verbs": ["get"],
+            "resourceNames": [service_object_name(name)],
+        },
     ]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [

@@ -3,13 +3,14 @@
 - Per service name: the ServiceAccount its pods run as (``daeploy-<name>``), so a callee's
   check sees which service calls; and a Role plus RoleBinding that let the services listed in
   ``spec.callers`` invoke it.
-- Per namespace: the events Role every service's account is bound to (notify() only); the
+- Per namespace: the events Role every service's account is bound to (notify(), and reading
+  the per-name Services for their traffic tables); the
   peers Role, which lets every service of the namespace call those that set no
   ``spec.callers`` (Daeploy 1.x's default: services call each other freely); and two accounts
   for people and scripts, ``daeploy-caller`` (call every service) and ``daeploy-admin`` (also
   change parameters); ``daeploy token`` asks for their tokens.
 
-Nothing else is granted: a service's token cannot read or change anything in the cluster.
+Nothing else is granted: a service's token cannot read or change anything else in the cluster.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from daeploy.contract import (
     PARAMETERS_RESOURCE,
     PEERS_ROLE,
 )
-from daeploy.names import InvalidNameError, service_account_name, validate_service_name
+from daeploy.names import (
+    InvalidNameError,
+    service_account_name,
+    service_object_name,
+    validate_service_name,
+)
 
 from ..names import name_labels
 from ..spec import ServiceVersion
@@ -150,11 +156,23 @@ def sorted_values(items: dict[tuple[str, str], dict[str, str]]) -> list[dict[str
 
 
 def build_events_role(namespace: str, owners: Iterable[ServiceVersion]) -> dict[str, Any]:
+    """What every service of the namespace may do: post Events (notify), and read the per-name
+    Services, whose traffic annotation call_service splits and mirrors by."""
+    owners = list(owners)
+    services = sorted({service_object_name(v.name) for v in owners})
     return {
         "apiVersion": RBAC_API,
         "kind": "Role",
         "metadata": _metadata(EVENTS_ROLE, namespace, owners),
-        "rules": [{"apiGroups": [""], "resources": ["events"], "verbs": list(EVENT_VERBS)}],
+        "rules": [
+            {"apiGroups": [""], "resources": ["events"], "verbs": list(EVENT_VERBS)},
+            {
+                "apiGroups": [""],
+                "resources": ["services"],
+                "verbs": ["get"],
+                "resourceNames": services,
+            },
+        ],
     }
 
 

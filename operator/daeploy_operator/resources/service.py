@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
-from daeploy.contract import SERVICE_LABEL, VERSION_LABEL
+from daeploy.contract import SERVICE_LABEL, TRAFFIC_ANNOTATION, VERSION_LABEL
 from daeploy.names import label_value
 
 from ..names import (
@@ -18,6 +19,7 @@ from ..names import (
     version_labels,
     version_selector,
 )
+from ..routing import Traffic
 from ..spec import ServiceVersion
 from .owners import controller_owner, shared_owners
 
@@ -42,21 +44,31 @@ def build_version_service(version: ServiceVersion) -> dict[str, Any]:
 
 
 def build_name_service(
-    name: str, namespace: str, owners: Iterable[ServiceVersion], main_version: str | None
+    name: str,
+    namespace: str,
+    owners: Iterable[ServiceVersion],
+    main_version: str | None,
+    traffic: Traffic | None = None,
 ) -> dict[str, Any]:
     """The per-name Service selects the main version's pods; with no main it selects none.
 
     The target port is the named container port, so versions may listen on different ports.
+    ``traffic`` goes on it as the table call_service splits and mirrors by: the services of a
+    namespace may read this one object, and nothing else in the cluster.
     """
+    metadata: dict[str, Any] = {
+        "name": name_child_name(name),
+        "namespace": namespace,
+        "labels": name_labels(name),
+        "ownerReferences": shared_owners(owners),
+    }
+    if traffic is not None:
+        table = json.dumps(traffic.table(), sort_keys=True, separators=(",", ":"))
+        metadata["annotations"] = {TRAFFIC_ANNOTATION: table}
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {
-            "name": name_child_name(name),
-            "namespace": namespace,
-            "labels": name_labels(name),
-            "ownerReferences": shared_owners(owners),
-        },
+        "metadata": metadata,
         "spec": {
             "type": "ClusterIP",
             "selector": {
