@@ -20,6 +20,7 @@ from daeploy.cli.kill import kill
 from daeploy.cli.kube import Connector
 from daeploy.cli.listing import ls
 from daeploy.cli.logs import logs
+from daeploy.cli.monitor import monitor
 from daeploy.cli.notifications import notifications
 from daeploy.cli.token import token
 from daeploy.contract import DEBUG_ENV
@@ -71,7 +72,7 @@ def cli(ctx: click.Context, namespace: str | None, kube_context: str | None) -> 
     ctx.obj = Connector(context=kube_context, namespace=namespace)
 
 
-for command in (init, deploy, ls, assign, kill, logs, notifications, token):
+for command in (init, deploy, ls, assign, kill, logs, monitor, notifications, token):
     cli.add_command(command)
 
 

@@ -65,6 +65,11 @@ tokens' rights only until the operator recreates the binding. The same goes for
 """
 
 
+class MissingAccount(CliError):
+    """The account to issue for does not exist: access control is off in the namespace (or
+    no service was deployed there yet). `daeploy monitor` then calls without a token."""
+
+
 @dataclass(frozen=True)
 class Issued:
     """What the API server answered to a TokenRequest, as the command reports it."""
@@ -126,7 +131,7 @@ def duration(seconds: float) -> str:
 
 
 def request_token(kube: Kube, account: str, audience: str, seconds: int) -> Issued:
-    """POST serviceaccounts/<account>/token; a missing account is a CliError saying why."""
+    """POST serviceaccounts/<account>/token; a missing account is a MissingAccount saying why."""
     body = {
         "apiVersion": TOKEN_REQUEST_VERSION,
         "kind": "TokenRequest",
@@ -143,7 +148,7 @@ def request_token(kube: Kube, account: str, audience: str, seconds: int) -> Issu
     except ApiException as exc:
         details = status_body(exc).get("details") or {}
         if exc.status == 404 and details.get("kind") == "serviceaccounts":
-            raise CliError(
+            raise MissingAccount(
                 f"no ServiceAccount {account} in namespace {kube.namespace}: the operator "
                 "creates it with the namespace's first service when access control is on "
                 "(helm value access.enabled)"
