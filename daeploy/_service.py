@@ -12,7 +12,6 @@ failed requests; keep preStop + delay + timeout below the pod's terminationGrace
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -28,7 +27,6 @@ from typing import Any, TypeVar, overload
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.encoders import jsonable_encoder
 
 from daeploy.access.guard import AccessGuard, GuardSettings
 from daeploy.app import (
@@ -121,8 +119,11 @@ class Service:
         self.health = Health()
         self.parameters = Parameters()
         self.periodic = PeriodicTasks()
-        self.monitor = MonitorStore(Path(os.environ.get(MONITOR_DB_ENV) or DEFAULT_MONITOR_DB))
         self.metrics = ServiceMetrics()
+        self.monitor = MonitorStore(
+            Path(os.environ.get(MONITOR_DB_ENV) or DEFAULT_MONITOR_DB),
+            on_values=self.metrics.stored.update_all,
+        )
         self.periodic.add(self._clean_monitor, clean_interval_seconds(), True)
         self.app = FastAPI(lifespan=self._lifespan)
         # Added first, so it runs inside PrefixMiddleware and sees the path below the prefix.
@@ -132,7 +133,7 @@ class Service:
         add_index_route(self.app, lambda: self.identity)
         add_parameter_routes(self.app, self.parameters)
         add_monitor_routes(self.app, self.monitor)
-        add_metrics_route(self.app, self.metrics)
+        add_metrics_route(self.app, self.metrics, before=lambda: self.monitor.flush(timeout=5))
         add_error_handlers(self.app)
 
     @property
@@ -178,7 +179,7 @@ class Service:
             self.health.stopping()
             await self.periodic.stop()
             await close_async_client()
-            self.monitor.close()
+            self.monitor.close()  # writes everything still queued
 
     def _clean_monitor(self) -> None:
         removed = self.monitor.clean(table_limit())
@@ -213,8 +214,10 @@ class Service:
         """Serve ``func`` at ``/<func name>`` (or ``path``); use bare or with options.
 
         ``monitor`` stores each call's arguments and result (``<name>_request``,
-        ``<name>_response``, JSON) in the monitoring store, after the call, off the request's
-        path; ``disable_http_logs`` leaves its calls out of the access log (both as in 1.x).
+        ``<name>_response``, JSON) in the monitoring store: the call queues them, the store's
+        writer encodes them a moment later (a dict or list result is copied one level deep; a
+        result the function keeps and changes deeper within ~50 ms is stored as changed);
+        ``disable_http_logs`` leaves its calls out of the access log (both as in 1.x).
         ``options`` go to FastAPI's ``add_api_route`` and win over ours (``status_code``,
         ``response_model``, ``tags``, ...). The function itself is returned unchanged.
         """
@@ -250,19 +253,20 @@ class Service:
         return register if func is None else register(func)
 
     def _monitor_calls(self, name: str) -> Callable[[dict[str, Any], Any], None]:
+        """One queue put per call, on the event loop; encoding is the store's writer's."""
+        store_call = self.monitor.store_call
+
         def record(arguments: dict[str, Any], result: Any) -> None:
-            # Monitoring never fails a call: a value JSON cannot hold is stored as its text.
-            self.store(
-                **{f"{name}_request": _as_json(arguments), f"{name}_response": _as_json(result)}
-            )
+            store_call(name, arguments, result)
 
         return record
 
     def store(self, **variables: Any) -> None:
         """Record values in the monitoring store (numbers as floats, strings as they are,
-        anything else as JSON), all with this moment's timestamp; read at ``/~monitor``."""
-        self.monitor.store(**variables)
-        self.metrics.stored.update(variables)
+        anything else as JSON), all with this moment's timestamp; read at ``/~monitor``, the
+        numbers also in ``/~metrics``. Costs the caller one queue put: the writer thread does
+        the rest a moment later (see ``daeploy.monitoring.store`` on values changed after)."""
+        self.monitor.store_values(variables)
 
     def add_parameter(
         self,
@@ -331,13 +335,6 @@ class Service:
             # not kill the process with status 143, so SIGTERM ends it normally instead.
             signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
         GracefulServer(config, self.health, delay).run()
-
-
-def _as_json(value: Any) -> str:
-    try:
-        return json.dumps(jsonable_encoder(value))
-    except (TypeError, ValueError):
-        return json.dumps(value, default=str)
 
 
 service = Service()

@@ -1,7 +1,8 @@
 """``GET /~metrics``: what any Prometheus scrapes, from the official client library.
 
 Per entrypoint: calls by status code, failures, and a latency histogram; and the last value of
-every numeric variable the service stored (``service.store``, ``monitor=True``), as a gauge.
+every numeric variable the service stored (``service.store``, ``add_parameter(monitor=True)``),
+as a gauge, set by the monitoring store's writer (a scrape flushes it first, so it is current).
 Each Service has a registry of its own, so two in one process (tests) never share counts.
 Scraping needs the right to call the service, like any other path (a bearer token).
 """
@@ -9,7 +10,7 @@ Scraping needs the right to call the service, like any other path (a bearer toke
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -33,8 +34,13 @@ class StoredValues(Collector):
         self._lock = threading.Lock()
 
     def update(self, values: dict[str, Any]) -> None:
+        self.update_all([values])
+
+    def update_all(self, batch: list[dict[str, Any]]) -> None:
+        """Values as stored, oldest first (the monitoring store's writer hands a batch)."""
         numbers = {
             name: float(value)
+            for values in batch
             for name, value in values.items()
             if isinstance(value, int | float) and not isinstance(value, bool)
         }
@@ -86,7 +92,13 @@ class ServiceMetrics:
             self.failures.labels(entrypoint).inc()
 
 
-def add_metrics_route(app: FastAPI, metrics: ServiceMetrics) -> None:
+def add_metrics_route(
+    app: FastAPI, metrics: ServiceMetrics, before: Callable[[], Any] | None = None
+) -> None:
+    """``before`` runs ahead of each scrape: the store's flush, as its writer sets the gauges."""
+
     @app.get(METRICS_PATH, tags=["Monitoring"], include_in_schema=False)
     def scrape() -> Response:
+        if before is not None:
+            before()
         return Response(render(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,9 @@ import csv
 import io
 import logging
 import sqlite3
+import subprocess
+import sys
+import threading
 import time
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -29,6 +32,7 @@ from daeploy.contract import (
     SERVICE_NAME_ENV,
     SERVICE_VERSION_ENV,
 )
+from daeploy.monitoring import store as store_module
 from daeploy.monitoring.limits import Limit, clean_interval_seconds, table_limit
 from daeploy.monitoring.quiet import QuietPaths
 from daeploy.monitoring.store import MonitorStore, UnknownVariable
@@ -223,3 +227,166 @@ def test_metrics_count_calls_failures_latency_and_stored_values(
     assert samples[("daeploy_stored_value", (("variable", "doubled"),))] == 5.0
     assert samples[("daeploy_stored_value", (("variable", "threshold"),))] == 3.0
     assert ("daeploy_stored_value", (("variable", "label"),)) not in samples  # text, not a gauge
+
+
+def _rows(path: Path, table: str) -> list[tuple[str, object]]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return db.execute(f'SELECT timestamp, value FROM "{table}" ORDER BY timestamp').fetchall()
+
+
+def test_store_returns_before_the_row_is_written_and_keeps_the_calls_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller only queues: with the disk write held up, store() still returns at once, and
+    the row carries the call's time, not the write's."""
+    gate, writing = threading.Event(), threading.Event()
+    write = MonitorStore._write
+
+    def held_up(*args: object) -> None:
+        writing.set()
+        gate.wait(5)
+        write(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MonitorStore, "_write", staticmethod(held_up))
+    store = MonitorStore(tmp_path / "m.db")
+    store.store(first=1)
+    assert writing.wait(5)  # the writer is inside the first batch's write, held there
+    called = datetime.now(UTC).replace(tzinfo=None)
+    began = time.perf_counter()
+    store.store(x=1, raw={"v": 1})
+    took = time.perf_counter() - began
+    time.sleep(0.3)
+    assert store.variables() == []  # nothing in the file yet
+    gate.set()
+    assert store.flush()
+    assert took < 0.05, took
+    ((stamp, value),) = _rows(tmp_path / "m.db", "x")
+    assert value == 1.0
+    assert abs(datetime.strptime(stamp, store_module.STAMP) - called) < timedelta(seconds=0.2)
+    store.close()
+
+
+def test_one_transaction_holds_many_calls_and_never_more_than_a_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    write = MonitorStore._write
+
+    def counted(db: sqlite3.Connection, tables: dict[str, list], known: set[str]) -> None:
+        sizes.append(sum(len(rows) for rows in tables.values()))
+        write(db, tables, known)
+
+    monkeypatch.setattr(MonitorStore, "_write", staticmethod(counted))
+    store = MonitorStore(tmp_path / "m.db")
+    # Calls spread over >= 100 ms, as requests come: one transaction each would be 100.
+    for i in range(100):
+        store.store(steady=i)
+        time.sleep(0.001)
+    assert store.flush()
+    assert sum(sizes) == 100 and len(sizes) <= 10, sizes
+    # A burst: written back to back, MAX_BATCH calls at most in one transaction.
+    sizes.clear()
+    for i in range(3 * store_module.MAX_BATCH):
+        store.store(burst=i)
+    assert store.flush()
+    assert sum(sizes) == 3 * store_module.MAX_BATCH
+    assert max(sizes) <= store_module.MAX_BATCH and len(sizes) <= 10, sizes
+    burst = [v for _, v in store.read("burst")]
+    assert burst == [float(i) for i in range(3 * store_module.MAX_BATCH)]
+    store.close()
+
+
+def test_a_value_changed_after_the_call_is_stored_as_it_was(tmp_path: Path) -> None:
+    """Containers are copied one level deep at the call; the writer encodes them later."""
+    store = MonitorStore(tmp_path / "m.db")
+    state = {"v": 1}
+    history = [1]
+    store.store(state=state, history=history)
+    result = {"out": 1}
+    store.store_call("f", {"a": 1}, result)
+    state["v"], result["out"] = 2, 2
+    history.append(2)
+    assert store.flush()
+    assert [v for _, v in store.read("state")] == ['{"v": 1}']
+    assert [v for _, v in store.read("history")] == ["[1]"]
+    assert [v for _, v in store.read("f_request")] == ['{"a": 1}']
+    assert [v for _, v in store.read("f_response")] == ['{"out": 1}']
+    store.close()
+
+
+def test_a_value_json_cannot_hold_is_logged_and_the_writer_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = MonitorStore(tmp_path / "m.db")
+    loop: list[object] = []
+    loop.append(loop)
+    with caplog.at_level(logging.ERROR, "daeploy.monitoring"):
+        store.store(bad={(1, 2): 3}, cycle=loop, good=1)
+        assert store.flush()
+    assert "'bad' cannot be stored" in caplog.text and "'cycle' cannot be stored" in caplog.text
+    assert store.variables() == ["good"]
+    store.store(good=2)
+    assert store.flush()
+    assert [v for _, v in store.read("good")] == [1.0, 2.0]
+    with pytest.raises(ValueError, match="needs a name"):
+        store.store(**{"": 1})
+    store.close()
+
+
+def test_a_value_is_written_shortly_without_a_flush(tmp_path: Path) -> None:
+    store = MonitorStore(tmp_path / "m.db")
+    store.store(x=1)
+    deadline = time.monotonic() + 5
+    while store.variables() != ["x"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.variables() == ["x"]
+    store.close()
+
+
+def test_close_writes_everything_queued(tmp_path: Path) -> None:
+    store = MonitorStore(tmp_path / "m.db")
+    for i in range(5000):
+        store.store(x=i)
+    store.close()  # no flush first
+    assert len(_rows(tmp_path / "m.db", "x")) == 5000
+
+
+def test_a_script_that_stores_and_ends_keeps_its_values(tmp_path: Path) -> None:
+    """No service, no close: the store closes itself at exit."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from daeploy.monitoring.store import MonitorStore\n"
+        "store = MonitorStore(Path(sys.argv[1]))\n"
+        "for i in range(1000):\n"
+        "    store.store(x=i)\n"
+    )
+    db = tmp_path / "script.db"
+    subprocess.run([sys.executable, "-c", script, str(db)], check=True, timeout=60)
+    assert len(_rows(db, "x")) == 1000
+
+
+def test_a_service_that_stops_writes_what_its_calls_queued(
+    monitored: RunningService, tmp_path: Path
+) -> None:
+    """SIGTERM right after the calls, inside the writer's gathering: shutdown writes them."""
+    with httpx.Client() as client:
+        for value in range(20):
+            assert client.post(f"{monitored.url}/double", json={"value": value}).status_code == 200
+    assert monitored.stop() == 0
+    db = tmp_path / "data" / "monitor.db"
+    assert len(_rows(db, "double_response")) == 20
+    assert [v for _, v in _rows(db, "doubled")] == [2.0 * v for v in range(20)]
+
+
+def test_one_timestamp_per_call_even_in_a_tight_loop(tmp_path: Path) -> None:
+    """Calls faster than a microsecond still get a timestamp each, shared by their values."""
+    store = MonitorStore(tmp_path / "m.db")
+    for i in range(2000):
+        store.store(a=i, b=-i)
+    assert store.flush()
+    a, b = store.read("a"), store.read("b")
+    assert [t for t, _ in a] == [t for t, _ in b]
+    assert len({t for t, _ in a}) == 2000
+    assert [v for _, v in a] == [float(i) for i in range(2000)]
+    store.close()
