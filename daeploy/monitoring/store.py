@@ -93,6 +93,12 @@ def as_json(value: Any) -> str:
     """A ``monitor=True`` call's arguments or result as the response would carry them; a value
     JSON cannot hold as its text (monitoring never fails a call)."""
     try:
+        # Plain JSON values (the common case) come out the same without FastAPI's walk, which
+        # costs the writer about half of its time per call.
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        pass
+    try:
         return json.dumps(jsonable_encoder(value))
     except (TypeError, ValueError):
         return json.dumps(value, default=str)
