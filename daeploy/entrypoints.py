@@ -9,6 +9,7 @@ the thread pool (they may block, e.g. in ``call_service``), async ones on the ev
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 import time
 import typing
@@ -19,6 +20,9 @@ from fastapi import Body, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, create_model
 from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse
+
+from daeploy.calls import ServiceCallError
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 METHODS = BODY_METHODS | {"GET"}
@@ -54,6 +58,7 @@ class ThreadCalls:
 
 
 entrypoint_calls = ThreadCalls()
+logger = logging.getLogger("daeploy.entrypoints")
 
 
 class EntrypointError(TypeError):
@@ -137,10 +142,18 @@ def endpoint_for(
             if record is not None:
                 record(error.status_code, time.perf_counter() - start)
             raise
+        except ServiceCallError as error:  # answered 502/503/504 by the app's handler
+            if record is not None:
+                record(error.gateway_status, time.perf_counter() - start)
+            raise
         except Exception:
             if record is not None:
                 record(500, time.perf_counter() - start)
-            raise
+            # Answered here rather than raised: Starlette re-raises an unhandled error after
+            # its 500, and uvicorn then drops the kept-alive connection, so the ingress's next
+            # request on it (anyone's) would fail with a 502.
+            logger.exception("entrypoint %s failed", func.__name__)
+            return PlainTextResponse("Internal Server Error", status_code=500)
         if record is not None:
             record(ok, time.perf_counter() - start)
         if after is not None:

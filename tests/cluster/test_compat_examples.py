@@ -175,11 +175,6 @@ def test_status_codes_through_the_ingress(examples: Examples) -> None:
     assert examples.call("notes", "note_length", {"title": "other"}).status_code == 500
 
 
-@pytest.mark.xfail(
-    reason="SDK gap: after an unhandled exception's 500 the service closes the kept-alive "
-    "connection without 'Connection: close', so Traefik's next request on it gets a 502 "
-    "(racy here; tests/sdk/test_compat_examples_local.py shows it deterministically)",
-)
 def test_a_call_right_after_a_500_is_answered(examples: Examples) -> None:
     for _ in range(5):
         assert examples.call("notes", "note_length", {"title": "nowhere"}).status_code == 500

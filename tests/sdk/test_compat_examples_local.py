@@ -209,13 +209,6 @@ def _exchange(sock: socket.socket, path: str, body: str) -> bytes:
         return b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SDK gap: after an entrypoint's unhandled exception the 500 goes out without "
-    "'Connection: close' and uvicorn then closes the kept-alive connection, so the next "
-    "request on it (through the ingress: Traefik's pooled connection) fails; seen as a 502 on "
-    "the cluster",
-)
 def test_a_kept_alive_connection_survives_an_unhandled_error(notes: RunningService) -> None:
     path = f"{service_path('notes')}/note_length"
     with socket.create_connection(("127.0.0.1", notes.port), timeout=5) as sock:
@@ -326,20 +319,10 @@ def test_parameters_are_listed_and_changed_over_http(thermostat: RunningService)
     httpx.post(parameter_url(thermostat, "unit"), json={"value": "celsius"}).raise_for_status()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SDK gap: 1.x's GET /~parameters/<name> answered the bare value (e.g. 21.5); "
-    'daeploy/parameters.py answers {"name": ..., "value": ...}',
-)
 def test_reading_one_parameter_answers_its_bare_value_as_in_1x(thermostat: RunningService) -> None:
     assert httpx.get(parameter_url(thermostat, "unit"), timeout=10).json() == "celsius"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='SDK gap: 1.x\'s POST /~parameters/<name> answered "OK"; daeploy/parameters.py '
-    'answers {"name": ..., "value": ...}',
-)
 def test_changing_a_parameter_answers_ok_as_in_1x(thermostat: RunningService) -> None:
     answer = httpx.post(parameter_url(thermostat, "unit"), json={"value": "celsius"}, timeout=10)
     assert answer.json() == "OK"
@@ -371,12 +354,6 @@ def test_call_every_changes_state_on_a_schedule(ticker: RunningService) -> None:
     assert call(ticker, "ticker", "ticks").status_code == 405
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SDK gap: 1.x's service.entrypoint returned pydantic's validate_arguments(func), so "
-    "a direct call (as 1.x's example unit tests did) converted lists to arrays; "
-    "daeploy/_service.py returns the function unchanged",
-)
 def test_calling_an_entrypoint_function_directly_validates_as_in_1x() -> None:
     need_data_packages()
     folder = EXAMPLES / "arrays"
