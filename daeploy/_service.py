@@ -27,6 +27,7 @@ from typing import Any, TypeVar, overload
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ConfigDict, validate_call
 
 from daeploy.access.guard import AccessGuard, GuardSettings
 from daeploy.app import (
@@ -65,6 +66,26 @@ DEFAULT_SHUTDOWN_DELAY = 0.0
 # connections 60 s), so the server is never the side that closes a connection being reused.
 KEEP_ALIVE_SECONDS = 75
 DEFAULT_MONITOR_DB = "service_db.db"  # 1.x's file name, in the working folder
+
+
+_ANY_TYPES = ConfigDict(arbitrary_types_allowed=True)
+
+
+def validating(function: F) -> F:
+    """``function`` behind pydantic's argument validation, for direct Python calls.
+
+    1.x's ``service.entrypoint`` returned ``validate_arguments(func)``, so code and unit tests
+    calling an entrypoint function got its arguments converted as a request's would be (lists
+    to arrays for ``ArrayInput``, ``"2"`` to ``2`` for ``int``) and a ``ValidationError`` for
+    ones that do not fit; the return value is not validated. Annotations pydantic cannot handle
+    leave the function as it is rather than failing at decoration.
+    """
+    try:
+        validated = validate_call(function, config=_ANY_TYPES)
+    except Exception as error:
+        logger.debug("%r is called unvalidated: %s", function, error)
+        return function
+    return validated  # type: ignore[return-value]
 
 
 class GracefulServer(uvicorn.Server):
@@ -219,7 +240,9 @@ class Service:
         result the function keeps and changes deeper within ~50 ms is stored as changed);
         ``disable_http_logs`` leaves its calls out of the access log (both as in 1.x).
         ``options`` go to FastAPI's ``add_api_route`` and win over ours (``status_code``,
-        ``response_model``, ``tags``, ...). The function itself is returned unchanged.
+        ``response_model``, ``tags``, ...). Returned is the function behind pydantic's argument
+        validation, for direct calls as in 1.x (see ``validating``); requests use the function
+        itself.
         """
         verb = check_method(method)
 
@@ -248,7 +271,7 @@ class Service:
             self.app.openapi_schema = None
             if disable_http_logs:
                 quiet.quiet_paths.suffixes.add(options_["path"])
-            return function
+            return validating(function)
 
         return register if func is None else register(func)
 
@@ -276,7 +299,8 @@ class Service:
         monitor: bool = False,
         disable_http_logs: bool = False,
     ) -> None:
-        """A named value; ``expose`` serves it at ``GET/POST /~parameters/<name>``; ``monitor``
+        """A named value, read at ``GET /~parameters/<name>``; ``expose`` also lets
+        ``POST /~parameters/<name>`` change it (as in 1.x); a number is kept as a float; ``monitor``
         stores its first value and every change; ``disable_http_logs`` as for entrypoints."""
         watch = (lambda key, new: self.store(**{key: new})) if monitor else None
         self.parameters.add(name, value, expose=expose, on_change=watch)

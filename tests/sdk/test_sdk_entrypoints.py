@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import Field, ValidationError
 from sdk_support import APPS, RunningService, free_port, make_starter
 
-from daeploy._service import Service
+from daeploy._service import Service, validating
 from daeploy.contract import (
     CALL_RETRIES_ENV,
     SERVICE_NAME_ENV,
@@ -137,19 +140,29 @@ def test_relay_success(options: RunningService) -> None:
 
 
 def test_parameters_over_http(options: RunningService) -> None:
-    assert httpx.get(options.url + "/~parameters").json() == {"label": "first", "threshold": 5}
+    # As in 1.x: every parameter is listed and read, numbers as floats, the bare value.
+    listing = httpx.get(options.url + "/~parameters").json()
+    assert listing == {"label": "first", "secret": "hidden", "threshold": 5.0}
+    assert isinstance(listing["threshold"], float)
     threshold = httpx.get(options.url + service_path("options") + "/~parameters/threshold")
-    assert threshold.json() == {"name": "threshold", "value": 5}
-    assert httpx.get(options.url + "/~parameters/secret").status_code == 404
-    assert post(options, "/~parameters/secret", {"value": "x"}).status_code == 404
+    assert threshold.json() == 5.0
+    assert httpx.get(options.url + "/~parameters/secret").json() == "hidden"
+    assert httpx.get(options.url + "/~parameters/nothing").status_code == 404
+    # expose=False: not changed over HTTP (1.x served no POST there).
+    refused = post(options, "/~parameters/secret", {"value": "x"})
+    assert (refused.status_code, refused.headers["allow"]) == (405, "GET")
+    assert post(options, "/~parameters/nothing", {"value": "x"}).status_code == 404
 
     bad = post(options, "/~parameters/threshold", {"value": "many"})
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["body", "value"]
 
     changed = post(options, "/~parameters/threshold", {"value": 10})
-    assert changed.json() == {"name": "threshold", "value": 10}
+    assert changed.json() == "OK"  # as in 1.x
     assert post(options, "/threshold_plus", {"value": 1}).json() == 11
+    # A number parameter created from an int takes a fraction (1.x kept numbers as floats).
+    assert post(options, "/~parameters/threshold", {"value": 2.5}).json() == "OK"
+    assert httpx.get(options.url + "/~parameters/threshold").json() == 2.5
     post(options, "/~parameters/threshold", {"value": 5})
 
 
@@ -193,3 +206,36 @@ def test_bad_entrypoints_are_refused_with_the_fix() -> None:
         service.call_every(1)(needs)
     with pytest.raises(ValueError, match="not valid"):
         service.add_parameter("bad name", 1)
+
+
+# A pattern pydantic cannot compile: it refuses to build a validator for this annotation.
+UNCOMPILABLE = Annotated[str, Field(pattern="[")]
+
+
+def test_a_direct_call_of_an_entrypoint_validates_its_arguments_as_in_1x() -> None:
+    service = Service()
+
+    @service.entrypoint
+    def add(a: int, b: int = 1) -> int:
+        return a + b
+
+    @service.entrypoint(method="GET")
+    async def half(value: float) -> float:
+        return value / 2
+
+    # 1.x returned pydantic's validate_arguments(func): arguments are converted or refused.
+    assert add("2", b="3") == 5
+    assert add.__name__ == "add"
+    with pytest.raises(ValidationError):
+        add("two")
+    assert asyncio.run(half("3")) == 1.5
+    # Requests still go to the function itself, with the same JSON and query shapes.
+    client = TestClient(service.app)
+    assert client.post("/add", json={"a": 2}).json() == 3
+    assert client.get("/half", params={"value": 3}).json() == 1.5
+
+    # What pydantic cannot validate is returned as it is, not refused.
+    def shout(text: UNCOMPILABLE) -> str:
+        return text.upper()
+
+    assert validating(shout) is shout
