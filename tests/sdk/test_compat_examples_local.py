@@ -5,8 +5,8 @@ then called over real HTTP at ``/services/<name>/<entrypoint>``, the path 1.x do
 SDK serves the ingress prefixes locally too), and checked against what 1.x documented for it.
 The dice game finds the die roller through ``DAEPLOY_SERVICE_URLS`` (see daeploy/calls.py).
 
-Where our SDK answers differently from 1.x, the test says so with a strict xfail that names the
-difference, so it turns into a failure once the SDK is brought in line.
+Each check is what 1.x documented or its own tests asserted (bare parameter values, "OK" on a
+change, validated direct calls, a kept-alive connection that survives a 500).
 """
 
 from __future__ import annotations
