@@ -1,5 +1,5 @@
 """Counts the requests it receives; RECORDER_MODE=fail or slow makes a troubled version
-(tests/cluster/test_traffic.py, bench/traffic.py)."""
+(tests/cluster/test_traffic_cluster.py, bench/traffic.py)."""
 
 import asyncio
 import os

@@ -1,4 +1,4 @@
-"""Calls recorder by name, as one service calls another (tests/cluster/test_traffic.py)."""
+"""Calls recorder by name, as one service calls another (tests/cluster/test_traffic_cluster.py)."""
 
 from daeploy import service
 from daeploy.communication import call_service
