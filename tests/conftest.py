@@ -90,13 +90,14 @@ class Cluster:
 def _bring_up(layout: Layout) -> bool:
     if os.geteuid() != 0:
         pytest.fail("cluster tests need root (network namespaces, containerd)", pytrace=False)
-    if layout.admin_kubeconfig.exists() and node.healthy(layout):
-        return False
+    was_up = layout.admin_kubeconfig.exists() and node.healthy(layout)
     try:
+        # On a running node ``up`` only adds what this checkout has that the node lacks (the
+        # registry, the volume provisioner) and re-applies the system pods.
         node.up(layout)
     except Exception as exc:  # the reason goes into the failure, whatever it is
         pytest.fail(f"the local cluster could not come up: {exc}", pytrace=False)
-    return True
+    return not was_up
 
 
 def test_layout() -> Layout:

@@ -56,6 +56,11 @@ class Layout:
         return self.state / "etcd"
 
     @property
+    def volumes(self) -> Path:
+        """PersistentVolumes' folders (``volumes.py``); cluster data, so ``down`` removes them."""
+        return self.state / "volumes"
+
+    @property
     def kubelet_root(self) -> Path:
         return self.state / "kubelet"
 

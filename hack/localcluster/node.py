@@ -29,6 +29,7 @@ from . import (
     processes,
     registry,
     sysctls,
+    volumes,
 )
 from .components import ALL, ETCD, KUBERNETES, REGISTRY
 from .components.traefik import crds_file as traefik_crds_file
@@ -47,6 +48,8 @@ DAEMON_ORDER = (
 )
 CORE_DAEMONS = tuple(n for n in DAEMON_ORDER if n != "registry")
 """What a node brought up before the registry existed runs; ``up`` adds the registry to it."""
+VOLUMES = "volumes"
+"""The volume provisioner (``volumes``): ``up`` starts it on any node that lacks it."""
 
 
 def kbin(name: str) -> str:
@@ -154,6 +157,20 @@ def daemons(layout: Layout) -> dict[str, Daemon]:
             "kube-proxy", (kbin("kube-proxy"), f"--config={layout.etc / 'kube-proxy.json'}")
         ),
         "registry": registry.daemon(layout),
+        VOLUMES: Daemon(
+            VOLUMES,
+            (
+                sys.executable,
+                "-m",
+                "localcluster.volumes",
+                "--server=https://127.0.0.1:6443",
+                f"--ca={p / 'ca.crt'}",
+                f"--cert={p / 'volume-provisioner.crt'}",
+                f"--key={p / 'volume-provisioner.key'}",
+                f"--root={layout.volumes}",
+            ),
+            env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        ),
     }
 
 
@@ -249,7 +266,11 @@ def apply_system_pods(layout: Layout) -> None:
     kubectl(layout, "wait", "--for=condition=Established", "--timeout=60s",
             *(f"crd/{r}.traefik.io" for r in addons.TRAEFIK_CRD_RESOURCES))  # fmt: skip
     # KEP-1755: tools find the node's registry in kube-public/local-registry-hosting.
-    items = [*addons.all_manifests(layout.net), registry.hosting_configmap(layout)]
+    items = [
+        *addons.all_manifests(layout.net),
+        registry.hosting_configmap(layout),
+        *volumes.manifests(),
+    ]
     system_pods = {"apiVersion": "v1", "kind": "List", "items": items}
     kubectl(layout, "apply", "--server-side", "-f", "-", input=json.dumps(system_pods))
     for ns, name in (("kube-system", "coredns"), ("traefik", "traefik")):
@@ -284,6 +305,9 @@ def up(layout: Layout | None = None) -> dict:
             registry.write_files(layout)
             processes.stop(layout, "registry")
             start_registry(layout)
+        if not processes.alive(layout, VOLUMES):
+            pki.ensure(layout.pki, layout.net)  # a node from before the provisioner: its cert
+            processes.start(layout, daemons(layout)[VOLUMES])
         # Cheap when nothing changed; rolls the system pods when this checkout changed them.
         apply_system_pods(layout)
         return {"already_up": True, "seconds": timer.total}
@@ -310,6 +334,7 @@ def up(layout: Layout | None = None) -> dict:
     timer.step("etcd+apiserver")
     processes.start(layout, d["kube-controller-manager"])
     processes.start(layout, d["kube-scheduler"])
+    processes.start(layout, d[VOLUMES])
     processes.start(layout, d["containerd"])
     _wait("containerd", layout.containerd_socket.exists, 30, layout, "containerd")
     images.load_component_images(layout)
@@ -388,7 +413,7 @@ def down(layout: Layout | None = None) -> dict:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and cgroups.pod_pids(layout):
             time.sleep(0.5)
-    for name in ("kube-proxy", "kubelet", "kube-controller-manager", "kube-scheduler"):
+    for name in ("kube-proxy", "kubelet", "kube-controller-manager", "kube-scheduler", VOLUMES):
         processes.stop(layout, name)
     _remove_containers(layout)
     # The registry's storage is not under state or run: it stays for the next ``up``.
@@ -436,7 +461,8 @@ def leftovers(layout: Layout | None = None) -> list[str]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if (exe.startswith(bins) or exe == "/usr/bin/containerd") and own in cmdline:
+            ours = exe.startswith(bins) or exe == "/usr/bin/containerd"
+            if (ours or b"localcluster.volumes" in cmdline) and own in cmdline:
                 found.append(f"process {entry.name} {exe}")
     found += [f"directory {p}" for p in (layout.state, layout.run) if p.exists()]
     return found
@@ -444,7 +470,7 @@ def leftovers(layout: Layout | None = None) -> list[str]:
 
 def status(layout: Layout | None = None) -> dict:
     layout = layout or Layout()
-    procs = {n: processes.running_pid(layout, n) for n in DAEMON_ORDER}
+    procs = {n: processes.running_pid(layout, n) for n in (*DAEMON_ORDER, VOLUMES)}
     api = all(procs[n] for n in ("etcd", "kube-apiserver")) and _api_ready(layout)
     return {
         "processes": procs,

@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import network
+from . import network, volumes
 
 NODE_NAME = "node0"
 
@@ -49,6 +49,7 @@ def certs(net: network.Net = network.DEFAULT) -> tuple[CertSpec, ...]:
             server=True,
         ),
         CertSpec("kube-proxy", "system:kube-proxy"),
+        CertSpec("volume-provisioner", volumes.USER),
         CertSpec("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
     )
 
