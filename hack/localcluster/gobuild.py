@@ -32,6 +32,8 @@ class GoComponent:
     extra_env: dict[str, str] = field(default_factory=dict)
     output: str | None = None
     """File name for a single-package build whose path ends in a major version (``.../v3``)."""
+    tags: tuple[str, ...] = ()
+    """Go build tags, e.g. to leave out parts upstream makes optional."""
 
     @property
     def binaries(self) -> tuple[str, ...]:
@@ -164,7 +166,18 @@ def build(component: GoComponent) -> float:
         if component.output
         else str(component.bin_dir) + "/"
     )
-    cmd = ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", out_dir, *component.packages]
+    tags = ["-tags", ",".join(component.tags)] if component.tags else []
+    cmd = [
+        "go",
+        "build",
+        "-trimpath",
+        *tags,
+        "-ldflags",
+        ldflags,
+        "-o",
+        out_dir,
+        *component.packages,
+    ]
     _run(cmd, src, env, log)
     missing = [b for b in component.binaries if not (component.bin_dir / b).is_file()]
     if missing:

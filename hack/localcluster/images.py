@@ -14,14 +14,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import oci, versions
-from .components import COREDNS, TRAEFIK
+from . import gobuild, oci, versions
+from .components import COREDNS, PROMETHEUS, TRAEFIK
 from .layout import Layout
 
 IMAGES_CACHE = versions.CACHE / "images"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 COREDNS_IMAGE = f"localhost/coredns:{versions.COREDNS}"
 TRAEFIK_IMAGE = f"localhost/traefik:{versions.TRAEFIK}"
+PROMETHEUS_IMAGE = f"localhost/prometheus:{versions.PROMETHEUS_RELEASE}"
 
 
 def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -85,6 +86,24 @@ def traefik_archive() -> Path:
     return _static_image(
         TRAEFIK_IMAGE, TRAEFIK.binary(), "traefik", oci.ImageConfig(entrypoint=("/traefik",))
     )
+
+
+def prometheus_archive() -> Path:
+    return _static_image(
+        PROMETHEUS_IMAGE,
+        PROMETHEUS.binary(),
+        "prometheus",
+        oci.ImageConfig(entrypoint=("/prometheus",), user="65534:65534"),
+    )
+
+
+def ensure_prometheus_image(layout: Layout) -> str:
+    """Build Prometheus if needed and load its image; only the monitoring tests run it, so a
+    node does not carry it (or wait for it) at every ``up``."""
+    gobuild.build(PROMETHEUS)
+    if PROMETHEUS_IMAGE not in loaded_images(layout):
+        import_archive(layout, prometheus_archive())
+    return PROMETHEUS_IMAGE
 
 
 def load_component_images(layout: Layout) -> None:

@@ -6,16 +6,23 @@ Requests go only to the cluster's ingress address; every loop is bounded in coun
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from daeploy.contract import (
     API_GROUP_VERSION,
+    HOST_ANNOTATION,
     KIND,
     MANAGED_BY_LABEL,
     MANAGED_BY_OPERATOR,
@@ -25,6 +32,48 @@ from daeploy.contract import (
 from daeploy.names import service_object_name, version_object_name
 
 MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY_OPERATOR}"
+DAEPLOY = Path(sys.executable).parent / "daeploy"
+"""The installed CLI, run as a user runs it."""
+DEPLOY_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class ServiceNamespace:
+    """A namespace of the tests' own with its own ingress host (``daeploy.io/host``), so that
+    its routes never meet another test's."""
+
+    cluster: Any
+    name: str
+    host: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a request through the ingress needs: the host and the tests' caller token."""
+        return {"Host": self.host, **self.cluster.auth_headers}
+
+    def daeploy(
+        self, *args: str, timeout: float = DEPLOY_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
+        """The CLI in this namespace; fails the test with its output unless it succeeds."""
+        run = subprocess.run(
+            [str(DAEPLOY), "--namespace", self.name, *args],
+            env=self.cluster.env, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        assert run.returncode == 0, f"daeploy {' '.join(args)}\n{run.stdout}\n{run.stderr}"
+        return run
+
+
+@contextlib.contextmanager
+def service_namespace(cluster: Any, prefix: str) -> Iterator[ServiceNamespace]:
+    """A fresh ``<prefix>-xxxxxx`` namespace, deleted (without waiting) afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    host = f"{name}.daeploy.test"
+    cluster.kubectl("create", "namespace", name)
+    cluster.kubectl("annotate", "namespace", name, f"{HOST_ANNOTATION}={host}")
+    try:
+        yield ServiceNamespace(cluster, name, host)
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = 120, every: float = 1) -> Any:

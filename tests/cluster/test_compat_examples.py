@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,16 +19,13 @@ from typing import Any
 
 import httpx
 import pytest
-from kube_helpers import wait_until
+from kube_helpers import ServiceNamespace, service_namespace, wait_until
 
-from daeploy.contract import HOST_ANNOTATION
 from daeploy.names import service_path
 from daeploy.parameters import PREFIX as PARAMETERS_PATH
 
-DAEPLOY = Path(sys.executable).parent / "daeploy"
 EXAMPLES = Path(__file__).resolve().parents[1] / "compat_examples"
 VERSION = "1.0.0"
-DEPLOY_TIMEOUT = 600
 # Service name -> example folder, in deploy order (the die roller before its caller).
 DEPLOYS = {
     "die_roller": "cross_service/die_roller",
@@ -62,18 +57,16 @@ pytestmark = pytest.mark.cluster
 @dataclass
 class Examples:
     cluster: Any
-    namespace: str
-    host: str
+    place: ServiceNamespace
     client: httpx.Client
     deploy_output: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def namespace(self) -> str:
+        return self.place.name
+
     def daeploy(self, *args: str) -> subprocess.CompletedProcess[str]:
-        run = subprocess.run(
-            [str(DAEPLOY), "--namespace", self.namespace, *args],
-            env=self.cluster.env, capture_output=True, text=True, timeout=DEPLOY_TIMEOUT,
-        )  # fmt: skip
-        assert run.returncode == 0, f"daeploy {' '.join(args)}\n{run.stdout}\n{run.stderr}"
-        return run
+        return self.place.daeploy(*args)
 
     def call(
         self, name: str, entrypoint: str, body: Any = None, method: str = "POST"
@@ -96,36 +89,35 @@ def _routed(examples: Examples, name: str) -> bool:
 def examples(
     cluster: Any, project_images: Any, daeploy_operator: Any, tmp_path_factory: Any
 ) -> Iterator[Examples]:
-    namespace = f"examples-{uuid.uuid4().hex[:6]}"
-    host = f"{namespace}.daeploy.test"
-    cluster.kubectl("create", "namespace", namespace)
-    cluster.kubectl("annotate", "namespace", namespace, f"{HOST_ANNOTATION}={host}")
-    headers = {"Host": host, **cluster.auth_headers}
-    with httpx.Client(headers=headers, timeout=30) as client:
-        here = Examples(cluster, namespace, host, client)
-        try:
-            folders = tmp_path_factory.mktemp("compat_examples")
-            for name, example in DEPLOYS.items():
-                folder = folders / name
-                shutil.copytree(EXAMPLES / example, folder, ignore=IGNORED)
-                run = here.daeploy("deploy", name, VERSION, str(folder))
-                here.deploy_output[name] = run.stdout + run.stderr
-            # Ready means routed in Kubernetes; the ingress controller applies a route a moment
-            # after, so every example is polled for its first answer.
-            for name in DEPLOYS:
-                wait_until(
-                    lambda name=name: _routed(here, name),
-                    f"{name} to answer through the ingress", timeout=120, every=0.5,
-                )  # fmt: skip
-            yield here
-        finally:
-            cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    with (
+        service_namespace(cluster, "examples") as place,
+        httpx.Client(headers=place.headers, timeout=30) as client,
+    ):
+        here = Examples(cluster, place, client)
+        folders = tmp_path_factory.mktemp("compat_examples")
+        for name, example in DEPLOYS.items():
+            folder = folders / name
+            shutil.copytree(EXAMPLES / example, folder, ignore=IGNORED)
+            run = here.daeploy("deploy", name, VERSION, str(folder))
+            here.deploy_output[name] = run.stdout + run.stderr
+        # Ready means routed in Kubernetes; the ingress controller applies a route a moment
+        # after, so every example is polled for its first answer.
+        for name in DEPLOYS:
+            wait_until(
+                lambda name=name: _routed(here, name),
+                f"{name} to answer through the ingress", timeout=120, every=0.5,
+            )  # fmt: skip
+        yield here
 
 
 def test_the_1x_requirement_pins_are_left_out(examples: Examples) -> None:
     # As 1.x projects pinned it: the image build leaves the old SDK out and says so.
-    for name in ("arrays", "frames"):
-        assert "'daeploy==1.4.0' left out" in examples.deploy_output[name]
+    assert "'daeploy==1.4.0' left out" in examples.deploy_output["frames"]
+
+
+def test_1x_array_code_without_requirements_gets_numpy(examples: Examples) -> None:
+    # As 1.x's ndarray example: no requirements.txt, numpy through daeploy.data_types.
+    assert "added numpy>=1.24, pandas>=2" in examples.deploy_output["arrays"]
 
 
 def test_one_service_calls_another_by_name(examples: Examples) -> None:
@@ -204,7 +196,7 @@ def test_parameters_are_read_and_changed_through_the_ingress(examples: Examples)
     assert listing.json() == {"target_temperature": 21.5, "unit": "celsius"}
     target = examples.parameters_url("thermostat", "target_temperature")
     # Changing a parameter is a stronger right than calling the service.
-    anonymous = httpx.post(target, json={"value": 18}, headers={"Host": examples.host})
+    anonymous = httpx.post(target, json={"value": 18}, headers={"Host": examples.place.host})
     assert anonymous.status_code == 401
     changed = examples.client.post(target, json={"value": 18})
     assert changed.status_code == 200, changed.text

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from kube_helpers import wait_until
+from kube_helpers import service_namespace, wait_until
 
-from daeploy.contract import HEALTH_PREFIX, HOST_ANNOTATION, METRICS_PATH, MONITOR_PATH
+from daeploy.contract import HEALTH_PREFIX, METRICS_PATH, MONITOR_PATH
 from daeploy.names import service_path
 
-DAEPLOY = Path(sys.executable).parent / "daeploy"
 APP = Path(__file__).parents[1] / "sdk" / "apps" / "monitored_service.py"
 
 pytestmark = pytest.mark.cluster
@@ -27,19 +23,12 @@ pytestmark = pytest.mark.cluster
 def test_a_1x_monitored_service_records_in_its_pod(
     cluster: Any, project_images: Any, daeploy_operator: Any, tmp_path: Path
 ) -> None:
-    namespace = f"monitor-{uuid.uuid4().hex[:6]}"
-    host = f"{namespace}.daeploy.test"
-    cluster.kubectl("create", "namespace", namespace)
-    cluster.kubectl("annotate", "namespace", namespace, f"{HOST_ANNOTATION}={host}")
-    try:
+    with service_namespace(cluster, "monitor") as space:
+        namespace, host = space.name, space.host
         folder = tmp_path / "monitored"
         folder.mkdir()
         shutil.copy(APP, folder / "service.py")
-        deploy = subprocess.run(
-            [str(DAEPLOY), "--namespace", namespace, "deploy", "monitored", "1.0.0", str(folder)],
-            env=cluster.env, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        space.daeploy("deploy", "monitored", "1.0.0", str(folder))
         base = f"{cluster.ingress_url}{service_path('monitored')}"
         headers = {"Host": host, **cluster.auth_headers}
 
@@ -63,5 +52,3 @@ def test_a_1x_monitored_service_records_in_its_pod(
         pods = cluster.kubectl("get", "pods", "-n", namespace, "-o", "name").stdout.split()
         log = cluster.kubectl("logs", "-n", namespace, pods[0]).stdout
         assert HEALTH_PREFIX not in log and "/double HTTP" in log
-    finally:
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-from kube_helpers import SteadyLoad, dsvc, wait_until
+from kube_helpers import ServiceNamespace, SteadyLoad, dsvc, service_namespace, wait_until
 
-from daeploy.contract import HOST_ANNOTATION
 from daeploy.names import service_path, version_object_name, version_path
 
-DAEPLOY = Path(sys.executable).parent / "daeploy"
 REQUESTS = 1000
 SPLIT_REQUESTS = 2000
 # (version, RECORDER_MODE): what each version does with a request it receives.
@@ -42,20 +38,22 @@ pytestmark = pytest.mark.cluster
 @dataclass
 class Place:
     cluster: Any
-    namespace: str
-    host: str
+    space: ServiceNamespace
     client: httpx.Client
+
+    @property
+    def namespace(self) -> str:
+        return self.space.name
+
+    @property
+    def host(self) -> str:
+        return self.space.host
 
     def url(self, path: str) -> str:
         return f"{self.cluster.ingress_url}{path}"
 
     def daeploy(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(DAEPLOY), "--namespace", self.namespace, *args],
-            env=self.cluster.env, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result
+        return self.space.daeploy(*args)
 
     def count(self, version: str) -> int:
         answer = self.client.get(self.url(f"{version_path('recorder', version)}/count"))
@@ -76,34 +74,29 @@ class Place:
 @pytest.fixture(scope="module")
 def place(cluster: Any, project_images: Any, daeploy_operator: Any, tmp_path_factory: Any
           ) -> Iterator[Place]:  # fmt: skip
-    namespace = f"traffic-{uuid.uuid4().hex[:6]}"
-    host = f"{namespace}.daeploy.test"
-    cluster.kubectl("create", "namespace", namespace)
-    cluster.kubectl("annotate", "namespace", namespace, f"{HOST_ANNOTATION}={host}")
-    headers = {"Host": host, **cluster.auth_headers}
-    with httpx.Client(headers=headers, timeout=30) as client:
-        here = Place(cluster, namespace, host, client)
-        try:
-            folders = tmp_path_factory.mktemp("traffic")
-            for name, app in (("recorder", RECORDER), ("relay", RELAY)):
-                (folders / name).mkdir()
-                shutil.copy(app, folders / name / "service.py")
-            for version, mode in VERSIONS:
-                extra = ["-e", f"RECORDER_MODE={mode}"] if mode else []
-                here.daeploy("deploy", "recorder", version, str(folders / "recorder"), *extra)
-            here.daeploy("deploy", "relay", "1.0.0", str(folders / "relay"))
-            wait_until(
-                lambda: (
-                    [here.traffic(v) for v, _ in VERSIONS]
-                    == ["main 100%", "shadow", "shadow", "shadow"]
-                ),
-                "1.0.0 to be main and the other versions shadows",
-            )
-            # Traefik applies the routes a moment after the operator wrote them.
-            wait_until(lambda: here.hit().status_code == 200, "the main route to answer")
-            yield here
-        finally:
-            cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    with (
+        service_namespace(cluster, "traffic") as space,
+        httpx.Client(headers=space.headers, timeout=30) as client,
+    ):
+        here = Place(cluster, space, client)
+        folders = tmp_path_factory.mktemp("traffic")
+        for name, app in (("recorder", RECORDER), ("relay", RELAY)):
+            (folders / name).mkdir()
+            shutil.copy(app, folders / name / "service.py")
+        for version, mode in VERSIONS:
+            extra = ["-e", f"RECORDER_MODE={mode}"] if mode else []
+            here.daeploy("deploy", "recorder", version, str(folders / "recorder"), *extra)
+        here.daeploy("deploy", "relay", "1.0.0", str(folders / "relay"))
+        wait_until(
+            lambda: (
+                [here.traffic(v) for v, _ in VERSIONS]
+                == ["main 100%", "shadow", "shadow", "shadow"]
+            ),
+            "1.0.0 to be main and the other versions shadows",
+        )
+        # Traefik applies the routes a moment after the operator wrote them.
+        wait_until(lambda: here.hit().status_code == 200, "the main route to answer")
+        yield here
 
 
 def _quiet_counts(place: Place) -> dict[str, int]:

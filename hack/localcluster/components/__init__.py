@@ -7,7 +7,8 @@ from .coredns import COREDNS
 from .etcd import ETCD
 from .helm import HELM
 from .kubernetes import KUBERNETES
+from .prometheus import PROMETHEUS
 from .registry import REGISTRY
 from .traefik import TRAEFIK
 
-ALL: tuple[GoComponent, ...] = (KUBERNETES, ETCD, COREDNS, TRAEFIK, HELM, REGISTRY)
+ALL: tuple[GoComponent, ...] = (KUBERNETES, ETCD, COREDNS, TRAEFIK, HELM, REGISTRY, PROMETHEUS)
