@@ -57,6 +57,7 @@ class Built:
     reused: list[str] = field(default_factory=list)
     dependency_packages: list[str] = field(default_factory=list)
     dropped_requirements: tuple[str, ...] = ()
+    added_requirements: tuple[str, ...] = ()
 
 
 def _tag(version: str) -> str:
@@ -189,6 +190,7 @@ def build(
         tag=Reference(registry.host, repository, tag=_tag(version)),
         dependency_packages=packages,
         dropped_requirements=requirements.dropped,
+        added_requirements=requirements.added,
     )
 
     def fetch(digest: str) -> Callable[[], Path]:

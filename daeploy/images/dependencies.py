@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -56,6 +56,8 @@ class Requirements:
     dropped: tuple[str, ...] = ()
     local_paths: tuple[Path, ...] = field(default=())
     """Folders and files the lines point at: their content is part of the layer's identity."""
+    added: tuple[str, ...] = ()
+    """Lines that are not in requirements.txt: the ``data`` extra for 1.x code."""
 
 
 def _split_option(line: str) -> tuple[str, str] | None:
@@ -77,8 +79,79 @@ def _is_sdk(line: str) -> bool:
         return False
 
 
+DATA_EXTRA = "data"
+_DATA_TYPES_IMPORT = re.compile(
+    r"^\s*(from\s+daeploy\.data_types\s+import|import\s+daeploy\.data_types"
+    r"|from\s+daeploy\s+import\s+[^#\n]*\bdata_types\b)",
+    re.MULTILINE,
+)
+_SCANNED_FILES = 500
+LEGACY_SDK_VERSIONS = tuple(f"1.{minor}.{patch}" for minor in range(5) for patch in range(10))
+"""A pin that admits one of these is a 1.x project's: 1.x's SDK always brought numpy and pandas."""
+
+
+def data_extra() -> tuple[str, ...]:
+    """The requirement lines of the SDK's ``data`` extra, as this installation declares them."""
+    import importlib.metadata
+
+    found = []
+    for line in importlib.metadata.requires(SDK_DISTRIBUTION) or ():
+        requirement = Requirement(line)
+        marker = requirement.marker
+        if marker and marker.evaluate({"extra": DATA_EXTRA}) and not marker.evaluate({"extra": ""}):
+            found.append(f"{requirement.name}{requirement.specifier}")
+    return tuple(found)
+
+
+def _pins_legacy_sdk(dropped: tuple[str, ...]) -> bool:
+    for line in dropped:
+        specifier = Requirement(line).specifier
+        if str(specifier) and any(specifier.contains(v) for v in LEGACY_SDK_VERSIONS):
+            return True
+    return False
+
+
+def _imports_data_types(folder: Path) -> bool:
+    for count, path in enumerate(sorted(folder.rglob("*.py"))):
+        if count >= _SCANNED_FILES:
+            break
+        relative = path.relative_to(folder).parts
+        if any(part.startswith(".") or part in ("venv", "__pycache__") for part in relative):
+            continue
+        try:
+            if _DATA_TYPES_IMPORT.search(path.read_text(errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def with_data_extra(folder: Path, requirements: Requirements) -> Requirements:
+    """Add numpy and pandas where 1.x code counts on them without naming them.
+
+    Daeploy 1.x's SDK depended on both, so a 1.x project (``daeploy==1.x`` pinned) or any
+    service that uses ``daeploy.data_types`` (1.x's ndarray example has no requirements.txt at
+    all) ran with them; here they are the ``data`` extra and come only when asked for.
+    """
+    if not (_pins_legacy_sdk(requirements.dropped) or _imports_data_types(folder)):
+        return requirements
+    named = set()
+    for line in requirements.lines:
+        try:
+            named.add(canonical(Requirement(line).name))
+        except InvalidRequirement:
+            continue
+    extra = tuple(line for line in data_extra() if canonical(Requirement(line).name) not in named)
+    return replace(requirements, lines=requirements.lines + extra, added=extra)
+
+
 def read(folder: Path) -> Requirements:
-    """The folder's requirements, or none when it has no requirements.txt."""
+    """The folder's requirements (none without requirements.txt), plus the ``data`` extra where
+    1.x code needs it (``with_data_extra``)."""
+    return with_data_extra(folder, _read_file(folder))
+
+
+def _read_file(folder: Path) -> Requirements:
     path = folder / REQUIREMENTS_FILE
     if not path.is_file():
         return Requirements(())

@@ -36,10 +36,30 @@ def test_read_inlines_includes_drops_the_sdk_and_absolutises_paths(tmp_path: Pat
         "# the tutorial's\ndaeploy==1.4.0\n-r more.txt\n--find-links ./wheels\nfastapi\\\n>=0.100\n"
     )
     found = read(tmp_path)
-    assert found.lines == ("numpy>=2", f"--find-links {tmp_path / 'wheels'}", "fastapi >=0.100")
+    # A 1.x pin: pandas comes too (1.x's SDK brought it); numpy is named already.
+    assert found.lines == (
+        "numpy>=2", f"--find-links {tmp_path / 'wheels'}", "fastapi >=0.100", "pandas>=2"
+    )  # fmt: skip
+    assert found.added == ("pandas>=2",)
     assert found.dropped == ("daeploy==1.4.0",)
     assert found.local_paths == (tmp_path / "wheels",)
     assert read(tmp_path / "missing-folder").lines == ()
+
+
+def test_1x_code_gets_numpy_and_pandas_as_1x_gave_them(tmp_path: Path) -> None:
+    # 1.x's ndarray example: data_types, and no requirements.txt at all.
+    (tmp_path / "service.py").write_text("from daeploy.data_types import ArrayInput\n")
+    assert read(tmp_path).lines == ("numpy>=1.24", "pandas>=2")
+    pinned, plain, ours = (tmp_path / n for n in ("pinned", "plain", "ours"))
+    for folder, requirements in ((pinned, "daeploy==1.3.1\n"), (plain, "daeploy\nhttpx\n"),
+                                 (ours, "daeploy>=2\n")):  # fmt: skip
+        folder.mkdir()
+        (folder / "requirements.txt").write_text(requirements)
+        (folder / "service.py").write_text("import numpy  # named nowhere: that is on the user\n")
+    assert read(pinned).added == ("numpy>=1.24", "pandas>=2")
+    # An unversioned `daeploy` or a pin on this SDK says nothing about 1.x: nothing is added.
+    assert read(plain).lines == ("httpx",)
+    assert read(ours).added == ()
 
 
 def test_a_missing_include_is_named(tmp_path: Path) -> None:
