@@ -25,6 +25,7 @@ import inspect
 import json
 from typing import Any
 
+from alternating import alternate
 from cluster_bench import (
     Cluster,
     bench_namespace,
@@ -47,37 +48,6 @@ from daeploy.names import service_dns_name, service_path
 HOST = "access.bench.local"
 IMAGE = "localhost/die-roller:1.0.0"
 SERVICES = {"open": "dice_open", "private": "dice_private"}
-
-
-def alternate(urls: dict, requests: int, headers: dict) -> dict:
-    """POST each URL in turn, ``requests`` times each; seconds per request by kind.
-
-    Self-contained (httpx and the standard library only): its source also runs in the pod.
-    """
-    import time
-
-    import httpx
-
-    clients = {kind: httpx.Client(headers=headers[kind], timeout=30) for kind in urls}
-    latencies: dict = {kind: [] for kind in urls}
-    errors: list = []
-    try:
-        for _ in range(20):
-            for kind, url in urls.items():
-                clients[kind].post(url, json={})
-        for _ in range(requests):
-            for kind, url in urls.items():
-                start = time.perf_counter()
-                response = clients[kind].post(url, json={})
-                elapsed = time.perf_counter() - start
-                if response.status_code == 200:
-                    latencies[kind].append(elapsed)
-                else:
-                    errors.append(f"{kind}: HTTP {response.status_code}")
-    finally:
-        for client in clients.values():
-            client.close()
-    return {"latencies": latencies, "errors": errors[:20], "error_count": len(errors)}
 
 
 IN_POD_RUNNER = """

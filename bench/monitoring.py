@@ -50,7 +50,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "sdk"))
 
-from call_service import percentile, summary  # noqa: E402  (bench/, the script's folder)
+from alternating import alternate  # noqa: E402  (bench/, the script's folder)
+from call_service import percentile, summary  # noqa: E402
 from sdk_support import RunningService, make_starter  # noqa: E402  (tests/sdk/)
 
 from daeploy.contract import (  # noqa: E402
@@ -90,27 +91,12 @@ def count_rows(path: Path, table: str) -> int:
 # --- 1. latency, alternating -----------------------------------------------------------------
 
 
-def alternate(urls: dict[str, str], requests: int) -> dict[str, list[float]]:
-    """POST each URL in turn (order flipped every pair), ``requests`` times each; seconds per
-    request by side."""
-    clients = {side: httpx.Client(timeout=30) for side in urls}
-    latencies: dict[str, list[float]] = {side: [] for side in urls}
-    pairs = list(urls.items())
-    try:
-        for _ in range(WARMUP):
-            for side, url in pairs:
-                clients[side].post(url, json=BODY).raise_for_status()
-        for index in range(requests):
-            for side, url in pairs if index % 2 == 0 else reversed(pairs):
-                start = time.perf_counter()
-                response = clients[side].post(url, json=BODY)
-                elapsed = time.perf_counter() - start
-                response.raise_for_status()
-                latencies[side].append(elapsed)
-    finally:
-        for client in clients.values():
-            client.close()
-    return latencies
+def alternate_sides(urls: dict[str, str], requests: int) -> dict[str, list[float]]:
+    """Each side in turn (order flipped every pair), ``requests`` times each; all must answer."""
+    result = alternate(urls, requests, body=BODY, flip=True, warmup=WARMUP)
+    if result["error_count"]:
+        raise SystemExit(f"{result['error_count']} requests failed: {result['errors']}")
+    return dict(result["latencies"])
 
 
 def compare_latency(samples: dict[str, list[float]]) -> dict[str, Any]:
@@ -326,7 +312,7 @@ def main() -> None:
         )
         try:
             urls = {side: f"{running.url}/{side}" for side in SIDES}
-            latency_rounds = [alternate(urls, args.requests) for _ in range(args.rounds)]
+            latency_rounds = [alternate_sides(urls, args.requests) for _ in range(args.rounds)]
             throughput_rounds = []
             for index in range(args.rounds):
                 order = SIDES if index % 2 == 0 else tuple(reversed(SIDES))

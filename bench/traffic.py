@@ -25,11 +25,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from alternating import alternate
 from cluster_bench import (
     AUTH_HEADERS,
     REPO,
@@ -75,27 +74,12 @@ def deploy(cluster: Cluster, namespace: str, folder: Path) -> None:
 
 
 def paced(urls: dict[str, str], requests: int, headers: dict, interval: float) -> dict:
-    """POST each URL in turn, ``requests`` times each, a request starting every ``interval``
-    seconds at most (0: back to back); seconds per request by name."""
-    clients = {name: httpx.Client(headers=headers[name], timeout=30) for name in urls}
-    latencies: dict[str, list[float]] = {name: [] for name in urls}
-    try:
-        for _ in range(20):
-            for name, url in urls.items():
-                clients[name].post(url, json={})
-        for _ in range(requests):
-            for name, url in urls.items():
-                start = time.perf_counter()
-                response = clients[name].post(url, json={})
-                elapsed = time.perf_counter() - start
-                if response.status_code != 200:
-                    raise SystemExit(f"{name}: HTTP {response.status_code} {response.text[:200]}")
-                latencies[name].append(elapsed)
-                time.sleep(max(0.0, interval - elapsed))
-    finally:
-        for client in clients.values():
-            client.close()
-    return latencies
+    """``alternate`` with a request starting every ``interval`` seconds at most; every request
+    must be answered 200."""
+    result = alternate(urls, requests, headers, interval)
+    if result["error_count"]:
+        raise SystemExit(f"{result['error_count']} requests failed: {result['errors']}")
+    return dict(result["latencies"])
 
 
 def traffic_of(cluster: Cluster, namespace: str, name: str, version: str) -> str:
@@ -152,7 +136,9 @@ def main() -> None:
         headers = {n: {"Host": HOST, **AUTH_HEADERS} for n in SERVICES}
         for name in SERVICES:
             wait_until(
-                lambda n=name: paced({n: urls[n]}, 1, {n: headers[n]}, 0),
+                lambda n=name: alternate({n: urls[n]}, 1, {n: headers[n]}, warmup=0)[
+                    "error_count"
+                ] == 0,
                 f"{name} to answer through the ingress", timeout=240,
             )  # fmt: skip
         rounds = [paced(urls, args.requests, headers, args.interval) for _ in range(args.rounds)]
