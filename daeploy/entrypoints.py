@@ -2,8 +2,9 @@
 
 A POST (PUT, PATCH, DELETE) entrypoint takes its arguments as fields of one JSON object, so
 ``def add(a: int, b: int = 1)`` answers ``POST /add`` with ``{"a": 2}``; a GET entrypoint takes
-them as query parameters. The return annotation is the response model. Sync functions run in
-the thread pool (they may block, e.g. in ``call_service``), async ones on the event loop.
+them as query parameters (or, as 1.x did, as a JSON body). The return annotation is the response
+model. Sync functions run in the entrypoints' own worker threads (they may block, e.g. in
+``call_service``; see ``daeploy.workers``), async ones on the event loop.
 """
 
 from __future__ import annotations
@@ -18,21 +19,28 @@ from typing import Any
 
 from fastapi import Body, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, create_model
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError, create_model
 from starlette.exceptions import HTTPException
-from starlette.responses import PlainTextResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from daeploy.calls import ServiceCallError
+from daeploy.workers import WorkerThreads
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 METHODS = BODY_METHODS | {"GET"}
 
 
 class ThreadCalls:
-    """Counts sync functions running in worker threads, which cancelling cannot stop.
+    """Sync periodic tasks in anyio's threads, counted: cancelling cannot stop a thread.
 
-    After the graceful timeout, uvicorn cancels the request tasks but the threads go on; the
-    server checks this count to decide whether to end the process instead of waiting.
+    At shutdown the server waits for these calls (anyio shields a call in progress from the
+    task's cancellation) and checks the count, with ``entrypoint_calls.running``, to decide
+    whether to end the process instead of waiting. Entrypoints have threads of their own
+    (``daeploy.workers``): one call there costs a fraction of this.
     """
 
     def __init__(self) -> None:
@@ -57,7 +65,7 @@ class ThreadCalls:
         return await run_in_threadpool(tracked)
 
 
-entrypoint_calls = ThreadCalls()
+entrypoint_calls = WorkerThreads(name="daeploy-entrypoint")
 logger = logging.getLogger("daeploy.entrypoints")
 
 
@@ -173,6 +181,8 @@ def endpoint_for(
                 for name, ann, default in arguments
             ]
         )
+        if arguments:
+            query_endpoint.json_body_call = _json_body_call(func, arguments, invoke)  # type: ignore[attr-defined]
         endpoint = query_endpoint
     elif not arguments:
 
@@ -211,6 +221,61 @@ def endpoint_for(
     return endpoint
 
 
+def _json_body_call(
+    func: Callable[..., Any],
+    arguments: list[tuple[str, Any, Any]],
+    invoke: Callable[[dict[str, Any]], Any],
+) -> Callable[[bytes], Any]:
+    """The GET entrypoint's arguments read from a JSON object body, validated as the query
+    parameters would be (errors answer 422 with FastAPI's shape, located in ``body``)."""
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        _model_name(func.__name__), **{name: (ann, default) for name, ann, default in arguments}
+    )
+    names = [name for name, _, _ in arguments]
+
+    async def call(raw: bytes) -> Any:
+        try:
+            given = model.model_validate_json(raw)
+        except ValidationError as error:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+        return await invoke({name: getattr(given, name) for name in names})
+
+    return call
+
+
+class JsonBodyGetRoute(APIRoute):
+    """A GET entrypoint that also takes its arguments as a JSON body.
+
+    Daeploy 1.x read every entrypoint's arguments from a JSON body, GET ones too, so 1.x
+    callers send ``GET /name`` with ``{"a": 1}``; here GET arguments are query parameters (what
+    the docs page and browsers can send). A GET with a JSON body and no query string is served
+    from the body; anything else goes the usual way.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+        body_call = getattr(self.endpoint, "json_body_call", None)
+        if body_call is None:
+            return handler
+
+        async def route(request: Request) -> Response:
+            if not request.url.query and request.headers.get("content-type", "").startswith(
+                "application/json"
+            ):
+                raw = await request.body()
+                if raw.strip():
+                    result = await body_call(raw)
+                    if isinstance(result, Response):
+                        return result
+                    return JSONResponse(
+                        jsonable_encoder(result), status_code=self.status_code or 200
+                    )
+            return await handler(request)
+
+        return route
+
+
 def route_options(
     func: Callable[..., Any], method: str, path: str | None, overrides: dict[str, Any]
 ) -> dict[str, Any]:
@@ -222,6 +287,8 @@ def route_options(
         "name": func.__name__,
         "description": inspect.getdoc(func) or "",
     }
+    if method not in BODY_METHODS:
+        options["route_class_override"] = JsonBodyGetRoute
     options.update(overrides)
     return options
 

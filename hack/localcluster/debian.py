@@ -41,9 +41,10 @@ def _apt(cmd: list[str]) -> None:
         raise RuntimeError("\n".join([*tail, f"{' '.join(cmd[:3])} failed ({proc.returncode})"]))
 
 
-def ensure_packages() -> list[str]:
-    """Install what is missing; return the packages this call added (dependencies included)."""
-    need = missing()
+def ensure_packages(packages: tuple[str, ...] = versions.DEBIAN_PACKAGES) -> list[str]:
+    """Install what is missing of ``packages`` (the node's by default); return the packages this
+    call added (dependencies included)."""
+    need = missing(packages)
     if not need:
         return []
     print(f"installing Debian packages: {' '.join(need)}", file=sys.stderr)

@@ -80,6 +80,17 @@ def test_get_entrypoint_with_route_options(options: RunningService) -> None:
     assert post(options, "/greet").status_code == 405
 
 
+def test_a_get_entrypoint_takes_a_json_body_as_1x_did(options: RunningService) -> None:
+    # 1.x read every entrypoint's arguments from a JSON body, GET ones too.
+    response = httpx.request("GET", options.url + "/greet", json={"name": "grace"})
+    assert (response.status_code, response.json()) == (201, "hello grace")
+    wrong = httpx.request("GET", options.url + "/greet", json={"name": ["a", "b"]})
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["body", "name"]
+    # A query string wins: the body is then not read.
+    both = httpx.request("GET", options.url + "/greet?name=q", json={"name": "body"})
+    assert both.json() == "hello q"
+
+
 def test_async_and_model_arguments(options: RunningService) -> None:
     assert post(options, "/async_double", {"value": 2.5}).json() == 5.0
     assert post(options, "/length", {"point": {"x": 3, "y": 4}, "scale": 2}).json() == 10.0
