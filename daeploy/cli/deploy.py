@@ -32,9 +32,12 @@ from daeploy.cli.progress import Expectation, wait_until_ready
 from daeploy.cli.registry import RegistrySetting, base_reference, find
 from daeploy.cli.sources import ARCHIVE_SUFFIXES, is_git_url, service_folder
 from daeploy.cli.spec import (
+    PROBE_SDK,
     Request,
     check_callers,
     check_name,
+    check_persistence,
+    check_probe,
     check_pull_secrets,
     check_version,
     labels,
@@ -42,7 +45,7 @@ from daeploy.cli.spec import (
     source_config_map,
 )
 from daeploy.cli.table import format_services
-from daeploy.contract import LOCAL_REGISTRY_CONFIG_MAP, REGISTRY_ENV
+from daeploy.contract import LOCAL_REGISTRY_CONFIG_MAP, REGISTRY_ENV, ROUTE_PREFIX
 from daeploy.images import base as base_image
 from daeploy.images import dependencies
 from daeploy.images.build import Built, Destination, build, cache_dir
@@ -64,11 +67,20 @@ def _check_input(
     callers: tuple[str, ...] = (),
     ship: str = "auto",
     pull_secrets: tuple[str, ...] = (),
+    runs: Running | None = None,
 ) -> Request:
+    runs = runs or Running()
     check_name(name)
     check_version(version)
     variables = parse_env(env)
     allowed = check_callers(callers)
+    probe = check_probe(runs.probe)
+    if probe is not None and path is not None and probe["type"] != PROBE_SDK:
+        raise InputError(
+            f"--probe {runs.probe} is for --image IMAGE: a folder runs on the Daeploy SDK, "
+            "whose own health checks are used; leave --probe out"
+        )
+    persistence = check_persistence(runs.persist, runs.persist_size, runs.storage_class)
     if image is not None and path is not None:
         raise InputError(
             "give either PATH (a service folder) or --image IMAGE (a built image), not both"
@@ -93,6 +105,9 @@ def _check_input(
         public=public,
         callers=allowed,
         pull_secrets=check_pull_secrets(pull_secrets),
+        probe=probe,
+        run_as_user=runs.run_as_user,
+        persistence=persistence,
     )
 
 
@@ -194,6 +209,12 @@ def _build_image(
         click.echo(
             f"requirements.txt: {line!r} left out, the runtime image brings the SDK", err=True
         )
+    if built.added_requirements:
+        click.echo(
+            f"requirements: added {', '.join(built.added_requirements)} (the SDK's `data` extra:"
+            " Daeploy 1.x's SDK brought them, and this code uses daeploy.data_types or pins 1.x)",
+            err=True,
+        )
     sent = ", ".join(f"{kind} {_size(size)}" for kind, size in built.uploaded.items())
     kept = ", ".join(built.reused)
     click.echo(
@@ -239,6 +260,17 @@ NO_REGISTRY = (
 NOTHING_TO_BUILD = (
     "Needs nothing beyond the runtime image: the folder traveled in a ConfigMap (no image build)"
 )
+
+
+@dataclass(frozen=True)
+class Running:
+    """How the pods run: probes, user and storage (--probe, --run-as-user, --persist...)."""
+
+    probe: str | None = None
+    run_as_user: int | None = None
+    persist: bool = False
+    persist_size: str | None = None
+    storage_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -317,6 +349,37 @@ class ShipOptions:
     is_flag=True,
     help="Install requirements.txt again even if a layer for it is cached.",
 )
+@click.option(
+    "--probe",
+    metavar="sdk|tcp|http:/PATH",
+    help="How the cluster checks an --image is up: sdk (the default: an image built on the "
+    "Daeploy SDK), tcp (the port accepts connections) or http:/PATH (GET PATH answers 2xx/3xx). "
+    f"tcp and http are for other images: they get their requests without the {ROUTE_PREFIX}/... "
+    "prefix and run as their own USER unless --run-as-user is given.",
+)
+@click.option(
+    "--run-as-user",
+    type=click.IntRange(min=1, max=2147483647),
+    metavar="UID",
+    help="User id the container runs as (never 0); needed for an image whose USER is root or "
+    "a name.",
+)
+@click.option(
+    "--persist",
+    is_flag=True,
+    help="Give this version a volume of its own (a PersistentVolumeClaim) that outlives its "
+    "pods; the monitoring store (service.store, monitor=True) is kept on it.",
+)
+@click.option(
+    "--persist-size",
+    metavar="SIZE",
+    help="Size of the --persist volume (default 1Gi); implies --persist.",
+)
+@click.option(
+    "--storage-class",
+    metavar="NAME",
+    help="StorageClass of the --persist volume (default: the cluster's); implies --persist.",
+)
 @click.pass_obj
 def deploy(
     conn: Connector,
@@ -337,6 +400,11 @@ def deploy(
     base: str | None,
     rebuild_dependencies: bool,
     pull_secrets: tuple[str, ...],
+    probe: str | None,
+    run_as_user: int | None,
+    persist: bool,
+    persist_size: str | None,
+    storage_class: str | None,
 ) -> None:
     """Deploy the service folder PATH (or --image) as version VERSION of service NAME.
 
@@ -344,8 +412,9 @@ def deploy(
     #). The first version of a name becomes the main one; later versions run beside it until
     `daeploy assign` (or --main) makes them main.
     """
+    runs = Running(probe, run_as_user, persist, persist_size, storage_class)
     request = _check_input(
-        name, version, path, image, env, port, replicas, public, callers, ship, pull_secrets
+        name, version, path, image, env, port, replicas, public, callers, ship, pull_secrets, runs
     )
     kube = conn.kube()
     host = kube.active_host()

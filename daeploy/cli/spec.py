@@ -30,6 +30,11 @@ from daeploy.names import (
 )
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# spec.probe.type values (crds/daeployservices.yaml): the SDK's health routes, or for an image
+# not built on the SDK a TCP connection or an HTTP GET.
+PROBE_SDK, PROBE_TCP, PROBE_HTTP = "sdk", "tcp", "http"
+QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+STORAGE_CLASS_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
 def check_name(name: str) -> str:
@@ -111,6 +116,11 @@ class Request:
     """spec.imagePullSecrets: how the node logs in to the image's registry."""
     built_image: str | None = None
     """The tag the CLI pushed ``image`` as, when it built the image from a folder."""
+    probe: dict[str, str] | None = None
+    """spec.probe; None leaves it out (the SDK's health routes)."""
+    run_as_user: int | None = None
+    persistence: dict[str, str] | None = None
+    """spec.persistence; None: no claim."""
 
     @property
     def object_name(self) -> str:
@@ -142,6 +152,12 @@ class Request:
             spec["callers"] = list(self.callers)
         if self.pull_secrets:
             spec["imagePullSecrets"] = list(self.pull_secrets)
+        if self.probe is not None:
+            spec["probe"] = dict(self.probe)
+        if self.run_as_user is not None:
+            spec["runAsUser"] = self.run_as_user
+        if self.persistence is not None:
+            spec["persistence"] = dict(self.persistence)
         return spec
 
     def body(self) -> dict[str, Any]:
@@ -190,3 +206,43 @@ def check_callers(callers: tuple[str, ...]) -> tuple[str, ...] | None:
                 "namespace/name (games/yatzee)"
             ) from None
     return tuple(dict.fromkeys(callers))
+
+
+def check_probe(value: str | None) -> dict[str, str] | None:
+    """--probe: ``sdk``, ``tcp``, ``http`` (path /) or ``http:/PATH``; None leaves it unset."""
+    if value is None:
+        return None
+    kind, sep, path = value.partition(":")
+    if kind in (PROBE_SDK, PROBE_TCP) and not sep:
+        return {"type": kind}
+    if kind == PROBE_HTTP and (not sep or re.fullmatch(r"/\S{0,1023}", path)):
+        return {"type": PROBE_HTTP, "path": path or "/"}
+    raise InputError(
+        f"invalid --probe {value!r}: use sdk (an image built on the Daeploy SDK), tcp (the "
+        "port accepts connections) or http:/PATH (a GET of PATH answers 2xx or 3xx, for "
+        "example http:/healthz)"
+    )
+
+
+def check_persistence(
+    persist: bool, size: str | None, storage_class: str | None
+) -> dict[str, str] | None:
+    """--persist, --persist-size and --storage-class as spec.persistence (either of the last
+    two alone asks for persistence too); None: no claim."""
+    if not (persist or size or storage_class):
+        return None
+    persistence: dict[str, str] = {}
+    if size is not None:
+        if not re.fullmatch(QUANTITY_PATTERN, size) or len(size) > 64:
+            raise InputError(
+                f"invalid --persist-size {size!r}: give a storage quantity such as 1Gi or 500Mi"
+            )
+        persistence["size"] = size
+    if storage_class is not None:
+        if not re.fullmatch(STORAGE_CLASS_PATTERN, storage_class) or len(storage_class) > 253:
+            raise InputError(
+                f"invalid --storage-class {storage_class!r}: give the name of a StorageClass "
+                "of the cluster (kubectl get storageclass), or leave it out for the default"
+            )
+        persistence["storageClassName"] = storage_class
+    return persistence

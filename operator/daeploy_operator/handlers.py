@@ -6,8 +6,9 @@ events lead to a reconcile. Handlers are async and only add a key to a work queu
 
 - Any event of a DaeployService (created, changed, deleted, or listed at start-up): reconcile its
   name, except the echo of our own status write.
-- Deployments, Services, Ingresses and pods the operator labelled: reconcile their name, so a
-  child deleted or edited by hand is restored and pod problems reach the status within seconds.
+- Deployments, Services, Ingresses, claims and pods the operator labelled: reconcile their
+  name, so a child deleted or edited by hand is restored and pod problems reach the status
+  within seconds.
 - A resync loop over all names: the safety net for anything missed (see :mod:`.resync`).
 
 The same watches feed kopf indexes (see :mod:`.indexes`), which every reconcile reads instead of
@@ -60,14 +61,16 @@ CHILD_KINDS = (
     ("apps/v1", "deployments"),
     ("v1", "services"),
     ("networking.k8s.io/v1", "ingresses"),
+    ("v1", "persistentvolumeclaims"),
     ("v1", "pods"),
 )
 OUR_CHILDREN = {MANAGED_BY_LABEL: MANAGED_BY_OPERATOR}
-# The IngressRoute and TraefikServices of traffic routes: only with them on, since a cluster
-# without Traefik's CRDs has no such kinds to watch.
+# The IngressRoute, TraefikServices and Middlewares of traffic routes: only with them on, since
+# a cluster without Traefik's CRDs has no such kinds to watch.
 TRAFFIC_KINDS = (
     (TRAEFIK_API_VERSION, "ingressroutes"),
     (TRAEFIK_API_VERSION, "traefikservices"),
+    (TRAEFIK_API_VERSION, "middlewares"),
 )
 
 logger = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ async def version_index(body: kopf.Body, **_: Any) -> dict[Any, Any]:
 @kopf.index("apps/v1", "deployments", id="child_index_deployments")
 @kopf.index("v1", "services", id="child_index_services")
 @kopf.index("networking.k8s.io/v1", "ingresses", id="child_index_ingresses")
+@kopf.index("v1", "persistentvolumeclaims", id="child_index_persistentvolumeclaims")
 async def child_index(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return project_child(body)
 

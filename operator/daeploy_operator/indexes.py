@@ -38,11 +38,13 @@ WATCHED_CHILD_KINDS = (
     ("apps/v1", "Deployment"),
     ("v1", "Service"),
     ("networking.k8s.io/v1", "Ingress"),
+    ("v1", "PersistentVolumeClaim"),
 )
 # Watched only with traffic routes on (a cluster without Traefik's CRDs has no such kinds).
 TRAFFIC_CHILD_KINDS = (
     (TRAEFIK_API_VERSION, "IngressRoute"),
     (TRAEFIK_API_VERSION, "TraefikService"),
+    (TRAEFIK_API_VERSION, "Middleware"),
 )
 
 
@@ -114,8 +116,8 @@ def project_version(body: Mapping[str, Any]) -> Projection:
 
 
 def project_child(body: Mapping[str, Any]) -> Projection:
-    """Every child (Deployment, Service, Ingress, Traefik route) by name (whose is it?); ours
-    also by service."""
+    """Every child (Deployment, Service, Ingress, claim, Traefik route or Middleware) by name
+    (whose is it?); ours also by service."""
     api_version, kind = body.get("apiVersion", ""), body.get("kind", "")
     metadata = body.get("metadata") or {}
     namespace = metadata.get("namespace") or ""

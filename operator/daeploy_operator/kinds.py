@@ -10,6 +10,7 @@ KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("apps/v1", "Deployment"): ("deployments", True),
     ("v1", "Service"): ("services", True),
     ("v1", "Pod"): ("pods", True),
+    ("v1", "PersistentVolumeClaim"): ("persistentvolumeclaims", True),
     ("v1", "ServiceAccount"): ("serviceaccounts", True),
     ("v1", "Namespace"): ("namespaces", False),
     ("v1", "Event"): ("events", True),

@@ -32,6 +32,11 @@ def version_child_name(name: str, version: str) -> str:
     return version_object_name(name, version)
 
 
+def data_claim_name(name: str, version: str) -> str:
+    """Name of a version's PersistentVolumeClaim (spec.persistence): its own, like its pods."""
+    return f"{version_child_name(name, version)}-data"
+
+
 def name_child_name(name: str) -> str:
     """Name of the per-name Service and Ingress."""
     return service_object_name(name)

@@ -1,6 +1,6 @@
 """One reconcile of one service name in one namespace, in named phases.
 
-- **versions**: each version's Deployment and Service;
+- **versions**: each version's Deployment and Service (and claim, with spec.persistence);
 - **main**: which version ``/services/<name>`` serves, and the per-name Service that says so;
 - **routes**: which hosts this namespace holds for the name, and the Ingress that serves them;
 - **status**: each version's conditions, from what the phases above saw and decided.
@@ -48,6 +48,7 @@ from .resources.service import (
     build_version_service,
     selected_version_label,
 )
+from .resources.strip_prefix import build_strip_middleware, strip_name
 from .resources.traffic import (
     build_mirror_service,
     build_name_ingress_route,
@@ -57,6 +58,7 @@ from .resources.traffic import (
     needs_split,
     split_name,
 )
+from .resources.volume import build_data_claim
 from .routing import (
     MainRoute,
     RouteClaim,
@@ -238,7 +240,9 @@ class Reconciler:
         if own_host:
             hosts.append(own_host)
         if not hosts:
-            self._remove_traffic_routes(run, Traffic(route.target, {}, ()), ingress_route=True)
+            self._remove_traffic_routes(
+                run, Traffic(route.target, {}, ()), ingress_route=True, strip=True
+            )
             if self._delete_if_ours(view, "networking.k8s.io/v1", "Ingress", namespace, name):
                 logger.info(
                     "removed the Ingress of %s in %s: namespace %s holds its routes on host %r",
@@ -252,8 +256,13 @@ class Reconciler:
             holder_namespace, host = namespace, own_host  # status speaks of the own host
         # Public only when every version is: the ingress check covers all of a name's routes.
         guarded = self.settings.access and not all(v.public for v in run.group)
-        if self.settings.traefik_routes and route.target is not None:
-            self._apply_traffic_routes(run, main.traffic, hosts, guarded)
+        # Versions not built on the SDK get their own paths with the prefix stripped; that
+        # takes Traefik's routes (without them their paths arrive whole, said in Routed).
+        plain = [v.version for v in versions.holders if not v.probe.sdk]
+        plain = plain if self.settings.traefik_routes else []
+        ingress_route = route.target is not None or bool(plain)
+        if self.settings.traefik_routes and ingress_route:
+            self._apply_traffic_routes(run, main.traffic, hosts, guarded, plain)
         self._apply_or_note(
             run,
             build_name_ingress(
@@ -269,14 +278,19 @@ class Reconciler:
             ),
         )
         if self.settings.traefik_routes:
-            self._remove_traffic_routes(run, main.traffic, ingress_route=route.target is None)
+            self._remove_traffic_routes(
+                run, main.traffic, ingress_route=not ingress_route, strip=not plain
+            )
         return Routes(holder_namespace, host, routes_here=True)
 
     def _apply_traffic_routes(
-        self, run: Pass, traffic: Traffic, hosts: list[str], guarded: bool
+        self, run: Pass, traffic: Traffic, hosts: list[str], guarded: bool, plain: list[str]
     ) -> None:
-        """TraefikServices first, so the IngressRoute never points at one that is not there."""
+        """Middleware and TraefikServices first, so the IngressRoute never points at one that is
+        not there."""
         name, namespace = run.name, run.namespace
+        if plain:
+            self._apply_or_note(run, build_strip_middleware(name, namespace, run.group))
         if needs_split(traffic):
             self._apply_or_note(run, build_split_service(name, namespace, run.group, traffic))
         if needs_mirror(traffic):
@@ -284,12 +298,16 @@ class Reconciler:
         self._apply_or_note(
             run,
             build_name_ingress_route(
-                name, namespace, run.group, traffic, hosts=hosts, guarded=guarded
+                name, namespace, run.group, traffic, hosts=hosts, guarded=guarded,
+                plain_versions=plain,
             ),
-        )
+        )  # fmt: skip
 
-    def _remove_traffic_routes(self, run: Pass, traffic: Traffic, *, ingress_route: bool) -> None:
-        """TraefikServices no route needs any more; after the IngressRoute stopped using them."""
+    def _remove_traffic_routes(
+        self, run: Pass, traffic: Traffic, *, ingress_route: bool, strip: bool = False
+    ) -> None:
+        """TraefikServices and the strip Middleware no route needs any more; after the
+        IngressRoute stopped using them."""
         view, namespace, name = run.view, run.namespace, run.name
         if ingress_route:
             self._delete_if_ours(view, TRAEFIK_API_VERSION, "IngressRoute", namespace, name)
@@ -300,6 +318,10 @@ class Reconciler:
         if not needs_mirror(traffic) or ingress_route:
             self._delete_if_ours(
                 view, TRAEFIK_API_VERSION, "TraefikService", namespace, name, mirror_name(name)
+            )
+        if strip or ingress_route:
+            self._delete_if_ours(
+                view, TRAEFIK_API_VERSION, "Middleware", namespace, name, strip_name(name)
             )
 
     def _status_phase(self, run: Pass, versions: Versions, main: Main, routes: Routes) -> None:
@@ -400,7 +422,10 @@ class Reconciler:
         """
         meta = manifest["metadata"]
         api_version, kind, namespace = manifest["apiVersion"], manifest["kind"], meta["namespace"]
-        watched = (api_version, kind) in WATCHED_CHILD_KINDS + TRAFFIC_CHILD_KINDS
+        # Traefik's kinds are watched only with traffic routes on (the chart's default).
+        watched = (api_version, kind) in WATCHED_CHILD_KINDS or (
+            self.settings.traefik_routes and (api_version, kind) in TRAFFIC_CHILD_KINDS
+        )
         live = view.child(api_version, kind, namespace, meta["name"]) if watched else None
         if self.applied.unchanged(manifest) and not (
             force and (not watched or self.applied.drifted(manifest, live))
@@ -441,12 +466,17 @@ class Reconciler:
     def _apply_version_children(
         self, view: IndexedReads, version: ServiceVersion, force: bool
     ) -> status_rules.Condition | None:
-        """Apply a version's Deployment and Service; why not, if they cannot be.
+        """Apply a version's claim (spec.persistence), Deployment and Service; why not, if they
+        cannot be.
 
         A spec the CRD accepts can still build a child the API server refuses (for example an
-        unknown resource name in spec.resources); that belongs in the status, not in a retry loop.
+        unknown resource name in spec.resources, or a claim made smaller); that belongs in the
+        status, not in a retry loop. The claim comes first: the pods mount it. A claim the spec
+        no longer asks for is left to the version's end, with the data on it.
         """
+        claim = build_data_claim(version)
         for child in (
+            *([claim] if claim is not None else []),
             build_version_deployment(version, self.settings.runtime_image, self.settings.gate_url),
             build_version_service(version),
         ):

@@ -16,6 +16,46 @@ from daeploy.names import validate_service_name, validate_version
 
 DEFAULT_PORT = 8000
 DEFAULT_REPLICAS = 1
+# spec.probe.type: how the kubelet tells the app is up. "sdk" (the default) asks the SDK's own
+# health routes; "tcp" and "http" are for images not built on the SDK.
+PROBE_SDK = "sdk"
+PROBE_TCP = "tcp"
+PROBE_HTTP = "http"
+PROBE_TYPES = (PROBE_SDK, PROBE_TCP, PROBE_HTTP)
+DEFAULT_HTTP_PROBE_PATH = "/"
+DEFAULT_PERSISTENCE_SIZE = "1Gi"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """spec.probe: what the kubelet asks to decide the app started, is ready and lives."""
+
+    type: str = PROBE_SDK
+    path: str = DEFAULT_HTTP_PROBE_PATH
+    """Only for type http."""
+
+    @property
+    def sdk(self) -> bool:
+        """Built on the SDK: its health routes, its user id, its own prefix handling."""
+        return self.type == PROBE_SDK
+
+    @classmethod
+    def from_spec(cls, raw: Mapping[str, Any] | None, source: bool) -> Probe:
+        """A folder deploy runs on the runtime image, so on the SDK, whatever the spec says."""
+        raw = raw or {}
+        kind = str(raw.get("type") or PROBE_SDK)
+        if source or kind not in PROBE_TYPES:
+            return cls()
+        return cls(kind, str(raw.get("path") or DEFAULT_HTTP_PROBE_PATH))
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """spec.persistence: a PersistentVolumeClaim of the version's own, for the monitoring store."""
+
+    size: str = DEFAULT_PERSISTENCE_SIZE
+    storage_class: str | None = None
+    """None: the cluster's default StorageClass."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +89,15 @@ class ServiceVersion:
     callers: tuple[str, ...] | None = None
     """Services (``name`` here, ``namespace/name`` elsewhere) allowed to call this one; None
     (unset): every service of the namespace, as in Daeploy 1.x."""
+    probe: Probe = field(default_factory=Probe)
+    run_as_user: int | None = None
+    """spec.runAsUser; None: the SDK's user for SDK images, the image's own USER otherwise."""
+    persistence: Persistence | None = None
+
+    @property
+    def image_user(self) -> bool:
+        """The pods run as the image's own USER: an image not built on the SDK, no runAsUser."""
+        return self.run_as_user is None and not self.probe.sdk
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> ServiceVersion:
@@ -78,6 +127,9 @@ class ServiceVersion:
             shadow=spec.get("shadow") is not False,
             callers=None if spec.get("callers") is None else tuple(str(c) for c in spec["callers"]),
             image_pull_secrets=tuple(str(s) for s in spec.get("imagePullSecrets") or ()),
+            probe=Probe.from_spec(spec.get("probe"), source=bool(source.get("configMap"))),
+            run_as_user=int(spec["runAsUser"]) if spec.get("runAsUser") else None,
+            persistence=_persistence(spec.get("persistence")),
         )
 
     def reference(self) -> dict[str, Any]:
@@ -87,3 +139,13 @@ class ServiceVersion:
             "kind": KIND,
             "metadata": {"name": self.resource_name, "namespace": self.namespace, "uid": self.uid},
         }
+
+
+def _persistence(raw: Mapping[str, Any] | None) -> Persistence | None:
+    """None when the spec asks for none; an empty object asks for the defaults."""
+    if raw is None:
+        return None
+    return Persistence(
+        size=str(raw.get("size") or DEFAULT_PERSISTENCE_SIZE),
+        storage_class=str(raw["storageClassName"]) if raw.get("storageClassName") else None,
+    )

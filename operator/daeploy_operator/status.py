@@ -22,6 +22,7 @@ from daeploy.contract import (
     RECONCILE_FAILED_REASON,
     ROLLOUT_REASON,
     ROUTE_HELD_REASON,
+    RUN_AS_USER_NEEDED_REASON,
 )
 from daeploy.names import service_path, version_path
 
@@ -48,6 +49,10 @@ CHILD_REFUSED = CHILD_REFUSED_REASON
 ROUTE_HELD = ROUTE_HELD_REASON
 NOT_OWNED = NOT_OWNED_REASON
 RECONCILE_FAILED = RECONCILE_FAILED_REASON
+RUN_AS_USER_NEEDED = RUN_AS_USER_NEEDED_REASON
+# The kubelet's words when runAsNonRoot cannot be met by the image's USER (kuberuntime).
+RUN_AS_ROOT_MARK = "runAsNonRoot and image will run as root"
+NON_NUMERIC_USER_MARK = "runAsNonRoot and image has non-numeric user"
 # Reasons that need a person to act; they are posted as Warning Events.
 PROBLEM_REASONS = frozenset(
     {
@@ -58,6 +63,7 @@ PROBLEM_REASONS = frozenset(
         ROUTE_HELD,
         NOT_OWNED,
         RECONCILE_FAILED,
+        RUN_AS_USER_NEEDED,
         "ReplicaFailure",
         "ProgressDeadlineExceeded",
         "Unschedulable",
@@ -106,7 +112,7 @@ def availability(
     counts = f"{available}/{version.replicas} replicas available"
     if available >= version.replicas:
         return Condition(AVAILABLE, True, "MinimumReplicasAvailable", counts)
-    failure = pod_failure(pods)
+    failure = pod_failure(pods, image_user=version.image_user)
     if failure is not None:
         return Condition(AVAILABLE, False, failure[0], _clip(f"{failure[1]} ({counts})"))
     for cond in (deployment or {}).get("status", {}).get("conditions") or []:
@@ -131,8 +137,15 @@ def not_owned(condition_type: str, message: str) -> Condition:
     return Condition(condition_type, False, NOT_OWNED, _clip(message))
 
 
-def pod_failure(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
-    """The most telling pod problem: image pulls first, then crashes, then scheduling."""
+def pod_failure(
+    pods: Sequence[Mapping[str, Any]], *, image_user: bool = True
+) -> tuple[str, str] | None:
+    """The most telling pod problem: image pulls first, then crashes, then scheduling.
+
+    The kubelet's refusal to run a container as the image's own user concerns only pods that
+    run as it: once the spec names a user (``image_user`` False), a pod still refused is of an
+    older spec, and the rollout under way replaces it (the fix must not read as a failure).
+    """
     found: list[tuple[int, str, str]] = []
     for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name", "")):
         status = pod.get("status") or {}
@@ -149,7 +162,12 @@ def pod_failure(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
                     (0, reason, f"cannot pull image {image!r} for container {name}: {detail}")
                 )
             elif reason in CONTAINER_FAILURES:
-                found.append((1, reason, _crash_message(name, reason, container, waiting)))
+                refusal = _run_as_user_needed(name, waiting.get("message") or "")
+                if refusal is not None:
+                    if image_user:
+                        found.append((1, RUN_AS_USER_NEEDED, refusal))
+                else:
+                    found.append((1, reason, _crash_message(name, reason, container, waiting)))
         for cond in status.get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
                 found.append((2, "Unschedulable", cond.get("message") or "no node fits the pod"))
@@ -157,6 +175,25 @@ def pod_failure(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
         return None
     _, reason, message = min(found, key=lambda f: f[0])
     return reason, _clip(message)
+
+
+def _run_as_user_needed(name: str, kubelet_message: str) -> str | None:
+    """The fix, when the kubelet refused to start the container as the image's own user: pods
+    never run as root (PodSecurity ``restricted``), so the spec must name a user."""
+    fix = (
+        "set spec.runAsUser to a user id the image can run as, other than 0 (daeploy deploy "
+        "--run-as-user 1000), or give the image a numeric USER other than 0"
+    )
+    if RUN_AS_ROOT_MARK in kubelet_message:
+        why = "the image runs as root, and Daeploy runs no container as root"
+    elif NON_NUMERIC_USER_MARK in kubelet_message:
+        why = (
+            "the image's USER is a name, not a number, so the kubelet cannot check that it is "
+            "not root"
+        )
+    else:
+        return None
+    return f"container {name}: {why}: {fix} ({kubelet_message})"
 
 
 def _crash_message(
@@ -182,7 +219,30 @@ def routed(
     host: str,
     traffic: Traffic | None = None,
 ) -> Condition:
-    """Whether this version's routes are in place, and what /services/<name> does."""
+    """Whether this version's routes are in place, and what /services/<name> does.
+
+    ``traffic`` is None when the routes are plain Ingress paths (no Traefik routes): an image
+    not built on the SDK then gets its requests with the route's prefix, which is said.
+    """
+    found = _routed(version, route, holder_namespace=holder_namespace, host=host, traffic=traffic)
+    if not found.status or version.probe.sdk or traffic is not None:
+        return found
+    prefix = version_path(version.name, version.version)
+    note = (
+        "; spec.probe says the image is not built on the SDK, but without Traefik's routes "
+        f"(chart value traffic.traefikRoutes) its requests keep the {prefix} prefix"
+    )
+    return Condition(found.type, found.status, found.reason, _clip(found.message + note))
+
+
+def _routed(
+    version: ServiceVersion,
+    route: MainRoute,
+    *,
+    holder_namespace: str,
+    host: str,
+    traffic: Traffic | None,
+) -> Condition:
     name, ver = version.name, version.version
     own_path, main_path = version_path(name, ver), service_path(name)
     if holder_namespace != version.namespace:

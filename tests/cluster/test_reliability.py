@@ -609,6 +609,7 @@ OPERATOR_RULES = {
     ("", "services"): {"get", "list", "watch", "create", "patch"},
     ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
     ("", "pods"): {"list", "watch"},
+    ("", "persistentvolumeclaims"): {"list", "watch", "create", "patch"},
     ("", "serviceaccounts"): {"get", "create", "patch"},
     ("rbac.authorization.k8s.io", "roles"): {"get", "create", "patch"},
     ("rbac.authorization.k8s.io", "rolebindings"): {"get", "create", "patch"},
@@ -617,7 +618,7 @@ OPERATOR_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     (API_GROUP, f"{PLURAL}/invoke"): {"create"},
     (API_GROUP, f"{PLURAL}/parameters"): {"update"},
-    ("traefik.io", "middlewares"): {"get", "create", "patch"},
+    ("traefik.io", "middlewares"): {"get", "list", "watch", "create", "patch", "delete"},
     ("traefik.io", "ingressroutes"): {"list", "watch", "create", "patch", "delete"},
     ("traefik.io", "traefikservices"): {"list", "watch", "create", "patch", "delete"},
 }

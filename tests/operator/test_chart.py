@@ -94,6 +94,7 @@ def test_cluster_role_grants_only_the_verbs_the_operator_uses() -> None:
         ("", "services"): ["create", "get", "list", "patch", "watch"],
         ("networking.k8s.io", "ingresses"): ["create", "delete", "list", "patch", "watch"],
         ("", "pods"): ["list", "watch"],
+        ("", "persistentvolumeclaims"): ["create", "list", "patch", "watch"],
         ("", "serviceaccounts"): ["create", "get", "patch"],
         ("rbac.authorization.k8s.io", "roles"): ["create", "get", "patch"],
         ("rbac.authorization.k8s.io", "rolebindings"): ["create", "get", "patch"],
@@ -103,7 +104,7 @@ def test_cluster_role_grants_only_the_verbs_the_operator_uses() -> None:
         # RBAC lets a Role grant only what its writer holds: what the operator's Roles grant.
         (API_GROUP, f"{PLURAL}/invoke"): ["create"],
         (API_GROUP, f"{PLURAL}/parameters"): ["update"],
-        ("traefik.io", "middlewares"): ["create", "get", "patch"],
+        ("traefik.io", "middlewares"): ["create", "delete", "get", "list", "patch", "watch"],
         ("traefik.io", "ingressroutes"): ["create", "delete", "list", "patch", "watch"],
         ("traefik.io", "traefikservices"): ["create", "delete", "list", "patch", "watch"],
     }

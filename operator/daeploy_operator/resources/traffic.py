@@ -11,6 +11,11 @@ turns traffic routes on; the per-version paths stay in the Ingress. The IngressR
 
 The rule matches ``/services/<name>`` and what lies below it, never ``/services/<name>_<v>``,
 like the Ingress's strict prefix paths.
+
+Versions not built on the SDK (spec.probe type tcp or http) get their ``/services/<name>_<v>``
+here too, with the strip-prefix Middleware (:mod:`.strip_prefix`) that an Ingress path cannot
+have on its own. Their Ingress path stays (it carries the name's route claim and keeps the
+Ingress valid when every version is plain); the route here outranks it by its priority.
 """
 
 from __future__ import annotations
@@ -19,17 +24,21 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from daeploy.contract import ACCESS_MIDDLEWARE, TRAEFIK_API_VERSION
-from daeploy.names import service_path
+from daeploy.names import service_path, version_path
 
 from ..names import SERVICE_PORT, name_child_name, name_labels, version_child_name
 from ..routing import Traffic
 from ..spec import ServiceVersion
 from .owners import shared_owners
+from .strip_prefix import strip_name
 
 SPLIT_SUFFIX = "-split"
 MIRROR_SUFFIX = "-mirror"
 # A request body larger than this is not copied to shadows (Traefik buffers it to copy it).
 MIRROR_MAX_BODY_BYTES = 4 * 1024 * 1024
+# A plain version's own route must win over its Ingress path, whose priority is its rule's length
+# (a few dozen characters; Traefik's default); far below the range Traefik keeps for itself.
+VERSION_ROUTE_PRIORITY = 10_000
 
 
 def split_name(name: str) -> str:
@@ -50,9 +59,21 @@ def needs_mirror(traffic: Traffic) -> bool:
 
 def route_match(name: str, host: str) -> str:
     """Traefik's rule for /services/<name> on ``host`` ('' for any host)."""
-    path = service_path(name)
+    return path_match(service_path(name), host)
+
+
+def path_match(path: str, host: str) -> str:
+    """Traefik's rule for ``path`` and below it on ``host`` ('' for any host)."""
     paths = f"Path(`{path}`) || PathPrefix(`{path}/`)"
     return f"Host(`{host}`) && ({paths})" if host else paths
+
+
+def strips_main(traffic: Traffic, plain_versions: Iterable[str]) -> bool:
+    """Whether /services/<name> strips its prefix: when a version that is not built on the SDK
+    answers or gets copies. An SDK version answers the stripped path too (at ``/``)."""
+    plain = set(plain_versions)
+    taking_part = {traffic.main, *traffic.weights, *traffic.shadows} - {None}
+    return bool(plain & taking_part)
 
 
 def build_split_service(
@@ -92,15 +113,36 @@ def build_name_ingress_route(
     *,
     hosts: Sequence[str],
     guarded: bool,
+    plain_versions: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """/services/<name> on each of ``hosts``; ``guarded`` puts the access Middleware first."""
-    if needs_mirror(traffic):
-        backend: dict[str, Any] = {"name": mirror_name(name), "kind": "TraefikService"}
-    else:
-        backend = _answering(name, traffic)
-    route: dict[str, Any] = {"kind": "Rule", "services": [backend]}
-    if guarded:
-        route["middlewares"] = [{"name": ACCESS_MIDDLEWARE, "namespace": namespace}]
+    """/services/<name> on each of ``hosts`` (while a version is main), and the own paths of
+    ``plain_versions``; ``guarded`` puts the access Middleware first."""
+    guard = [{"name": ACCESS_MIDDLEWARE, "namespace": namespace}] if guarded else []
+    strip = [{"name": strip_name(name), "namespace": namespace}]
+    main: dict[str, Any] | None = None
+    if traffic.main is not None or needs_split(traffic):
+        if needs_mirror(traffic):
+            backend: dict[str, Any] = {"name": mirror_name(name), "kind": "TraefikService"}
+        else:
+            backend = _answering(name, traffic)
+        main = {"kind": "Rule", "services": [backend]}
+        middlewares = guard + (strip if strips_main(traffic, plain_versions) else [])
+        if middlewares:
+            main["middlewares"] = middlewares
+    routes: list[dict[str, Any]] = []
+    for host in hosts:
+        if main is not None:
+            routes.append({"match": route_match(name, host), **main})
+        routes.extend(
+            {
+                "match": path_match(version_path(name, v), host),
+                "kind": "Rule",
+                "priority": VERSION_ROUTE_PRIORITY,
+                "services": [{"name": version_child_name(name, v), "port": SERVICE_PORT}],
+                "middlewares": guard + strip,
+            }
+            for v in sorted(set(plain_versions))
+        )
     return {
         "apiVersion": TRAEFIK_API_VERSION,
         "kind": "IngressRoute",
@@ -110,7 +152,7 @@ def build_name_ingress_route(
             "labels": name_labels(name),
             "ownerReferences": shared_owners(owners),
         },
-        "spec": {"routes": [{"match": route_match(name, host), **route} for host in hosts]},
+        "spec": {"routes": routes},
     }
 
 
