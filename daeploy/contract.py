@@ -53,12 +53,15 @@ DUPLICATE_VERSION_REASON = "DuplicateVersion"  # another object deploys the same
 ROUTE_HELD_REASON = "RouteHeldByOtherNamespace"  # the shared host is another namespace's
 RECONCILE_FAILED_REASON = "ReconcileFailed"  # transient: the operator retries
 ROLLOUT_REASON = "RolloutInProgress"  # transient: pods of an older spec still run
+# The image would run as root (or as a user name the kubelet cannot check): set spec.runAsUser.
+RUN_AS_USER_NEEDED_REASON = "RunAsUserNeeded"
 PERMANENT_REASONS = frozenset(
     {
         NOT_OWNED_REASON,
         CHILD_REFUSED_REASON,
         DUPLICATE_VERSION_REASON,
         ROUTE_HELD_REASON,
+        RUN_AS_USER_NEEDED_REASON,
         # the kubelet's and the Deployment controller's words, passed on by the operator
         "CrashLoopBackOff",
         "ImagePullBackOff",
@@ -107,6 +110,9 @@ METRICS_PATH = "/~metrics"  # Prometheus' text format
 HEALTH_PREFIX = "/~health/"  # the probes' paths: open without a token, left out of access logs
 LIVE_PATH = "/~health/live"  # liveness probe
 READY_PATH = "/~health/ready"  # readiness probe
+# /docs (Swagger UI) and /redoc load their scripts, styles and icon from here, below the
+# service's own prefix: served by the service itself, so the pages work without internet.
+DOCS_ASSETS_PATH = "/~docs"
 
 # Folder deploys.
 SOURCE_ARCHIVE_KEY = "source.tar.gz"  # ConfigMap key of the packed folder (CLI writes, pod reads)
@@ -153,6 +159,9 @@ LEGACY_NAME_ENV = "daeploy.name"  # 1.x: the service's name (daeploy.utilities r
 LEGACY_VERSION_ENV = "daeploy.version"  # 1.x: its version
 MONITOR_DB_ENV = "DAEPLOY_MONITOR_DB"  # the monitoring store's SQLite file (the operator sets it)
 MONITOR_DB_FILE = "/tmp/daeploy/monitor.db"  # where: on the pod's /tmp volume, unless spec.env says
+# spec.persistence: the version's PersistentVolumeClaim is mounted here, and the store goes on it.
+PERSISTENT_DATA_DIR = "/var/lib/daeploy"
+PERSISTENT_MONITOR_DB_FILE = f"{PERSISTENT_DATA_DIR}/monitor.db"
 DB_TABLE_LIMIT_ENV = "DAEPLOY_SERVICE_DB_TABLE_LIMIT"  # 1.x: rows or age kept per variable
 DB_CLEAN_INTERVAL_ENV = "DAEPLOY_SERVICE_DB_CLEAN_INTERVAL"  # 1.x: how often old rows go
 TERMINATION_LOG_ENV = "DAEPLOY_TERMINATION_LOG"  # runtime: where its last words go
@@ -214,3 +223,15 @@ OPERATOR_SETTINGS_ENV = (
     TRAFFIC_ROUTES_ENV,
     GATE_CACHE_SECONDS_ENV,
 )
+
+# The web dashboard (services/dashboard/, chart value dashboard.*): its Deployment, Service and
+# Ingress are named DASHBOARD_NAME in the chart's namespace; it serves under DASHBOARD_PATH
+# (the chart's dashboard.path) and acts on the API server with each user's own token.
+DASHBOARD_NAME = "daeploy-dashboard"
+DASHBOARD_PATH = "/dashboard"  # default base path; clashes with neither /services nor the gate
+DASHBOARD_BASE_PATH_ENV = "DAEPLOY_DASHBOARD_BASE_PATH"  # where it serves (the chart's path)
+DASHBOARD_PORT_ENV = "DAEPLOY_DASHBOARD_PORT"  # where it listens in its pod
+DASHBOARD_NAMESPACE_ENV = "DAEPLOY_DASHBOARD_NAMESPACE"  # shown first to a token without one
+DASHBOARD_CA_FILE_ENV = "DAEPLOY_DASHBOARD_CA_FILE"  # the API server's CA bundle
+DASHBOARD_TOKEN_COOKIE = "daeploy_dashboard_token"  # HttpOnly cookie holding the login token
+DASHBOARD_LOGIN_COOKIE = "daeploy_dashboard_login"  # the login form's double-submit CSRF value

@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from daeploy.cli.assign import assign
+from daeploy.cli.dashboard import dashboard
 from daeploy.cli.deploy import deploy
 from daeploy.cli.errors import explain
 from daeploy.cli.init import init
@@ -72,7 +73,7 @@ def cli(ctx: click.Context, namespace: str | None, kube_context: str | None) -> 
     ctx.obj = Connector(context=kube_context, namespace=namespace)
 
 
-for command in (init, deploy, ls, assign, kill, logs, monitor, notifications, token):
+for command in (init, deploy, ls, assign, kill, logs, monitor, notifications, token, dashboard):
     cli.add_command(command)
 
 

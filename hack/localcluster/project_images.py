@@ -10,6 +10,7 @@ registry (``runtime_in_registry``), so builds and pods can pull it from there.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 import time
@@ -33,7 +34,28 @@ PROJECT_IMAGES: tuple[tuple[str, Path, Path], ...] = (
         REPO / "services/die_roller",
     ),
     ("localhost/yatzee:1.0.0", REPO / "services/yatzee/Dockerfile", REPO / "services/yatzee"),
+    (
+        "localhost/daeploy-dashboard:0.1.0",
+        REPO / "services/dashboard/Dockerfile",
+        REPO / "services/dashboard",
+    ),
 )
+
+DASHBOARD_FRONTEND = REPO / "services" / "dashboard" / "frontend"
+
+
+def fetch_dashboard_frontend() -> None:
+    """htmx and its SSE extension from the npm registry, as frontend/package-lock.json pins
+    them, into frontend/node_modules, which the dashboard's Dockerfile copies from."""
+    if shutil.which("npm") is None:
+        raise prerequisites.PrerequisiteError(
+            "npm is not installed (the dashboard's image takes htmx from the npm registry): "
+            "install Node.js with npm, e.g. `apt-get install npm`"
+        )
+    subprocess.run(
+        ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=DASHBOARD_FRONTEND, check=True,
+    )  # fmt: skip
 
 
 GATE_CACHE_IMAGE = "localhost/daeploy-gate-cache:0.1.0"
@@ -75,6 +97,7 @@ def build_all(layout: Layout) -> dict[str, float]:
     start = time.monotonic()
     build_gate_cache(layout)
     took[GATE_CACHE_IMAGE] = time.monotonic() - start
+    fetch_dashboard_frontend()
     for tag, dockerfile, context in PROJECT_IMAGES:
         start = time.monotonic()
         images.build_and_load(layout, context, tag, dockerfile)
