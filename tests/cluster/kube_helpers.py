@@ -36,6 +36,34 @@ DAEPLOY = Path(sys.executable).parent / "daeploy"
 """The installed CLI, run as a user runs it."""
 DEPLOY_TIMEOUT = 600
 
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "runAsUser": 65534,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""A container security context PodSecurity ``restricted`` admits, for the tests' own pods."""
+
+SIX_SERVICE = """\
+import logging
+
+from daeploy import service
+
+logger = logging.getLogger(__name__)
+
+
+@service.entrypoint
+def roll_die() -> int:
+    logger.warning("rolling a six")
+    return 6
+
+
+if __name__ == "__main__":
+    service.run()
+"""
+"""A die roller that always rolls six and logs each roll: a second version to tell apart."""
+
 
 @dataclass(frozen=True)
 class ServiceNamespace:

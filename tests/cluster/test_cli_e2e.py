@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from kube_helpers import SIX_SERVICE
 
 from daeploy.contract import HOST_ANNOTATION, SERVICE_LABEL
 from daeploy.names import service_path
@@ -34,23 +35,6 @@ DEPLOY_TIMEOUT = 600
 
 pytestmark = pytest.mark.cluster
 
-SIX_SERVICE = """\
-import logging
-
-from daeploy import service
-
-logger = logging.getLogger(__name__)
-
-
-@service.entrypoint
-def roll_die() -> int:
-    logger.warning("rolling a six")
-    return 6
-
-
-if __name__ == "__main__":
-    service.run()
-"""
 
 BROKEN_SERVICE = 'raise RuntimeError("broken on purpose")\n'
 ROW = re.compile(

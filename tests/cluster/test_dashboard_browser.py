@@ -21,7 +21,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from browser import Browser, headless_chromium
-from kube_helpers import ServiceNamespace, get_json, service_namespace, wait_ready, wait_until
+from kube_helpers import (
+    SIX_SERVICE,
+    ServiceNamespace,
+    get_json,
+    service_namespace,
+    wait_ready,
+    wait_until,
+)
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -38,23 +45,6 @@ from daeploy.names import service_path, version_object_name, version_path
 REPO = Path(__file__).resolve().parents[2]
 HOST = "dashboard.daeploy.test"
 PHONE = (390, 844)
-SIX_SERVICE = """\
-import logging
-
-from daeploy import service
-
-logger = logging.getLogger(__name__)
-
-
-@service.entrypoint
-def roll_die() -> int:
-    logger.warning("rolling a six")
-    return 6
-
-
-if __name__ == "__main__":
-    service.run()
-"""
 
 pytestmark = pytest.mark.cluster
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_helpers import get_json, wait_until
+from kube_helpers import RESTRICTED_CONTAINER, get_json, wait_until
 
 from daeploy.contract import RUNTIME_IMAGE
 from localcluster import volumes
@@ -19,13 +19,7 @@ pytestmark = pytest.mark.cluster
 
 
 def _objects(namespace: str) -> list[dict[str, Any]]:
-    restricted = {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    restricted = {**RESTRICTED_CONTAINER, "runAsUser": 10001}
     return [
         {
             "apiVersion": "v1",

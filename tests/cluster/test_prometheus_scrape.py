@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from kube_helpers import service_namespace, wait_until
+from kube_helpers import RESTRICTED_CONTAINER, service_namespace, wait_until
 
 from daeploy.contract import METRICS_PATH
 from daeploy.names import service_path, version_object_name
@@ -26,14 +26,6 @@ CALLS = 7
 PROMETHEUS_PORT = 9090
 
 pytestmark = pytest.mark.cluster
-
-_RESTRICTED = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "runAsNonRoot": True,
-    "runAsUser": 65534,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 
 
 def prometheus_objects(namespace: str, image: str, target: str, token: str) -> list[dict]:
@@ -83,7 +75,7 @@ def prometheus_objects(namespace: str, image: str, target: str, token: str) -> l
                             "httpGet": {"path": "/-/ready", "port": PROMETHEUS_PORT},
                             "periodSeconds": 1,
                         },
-                        "securityContext": {**_RESTRICTED, "readOnlyRootFilesystem": True},
+                        "securityContext": {**RESTRICTED_CONTAINER, "readOnlyRootFilesystem": True},
                         "volumeMounts": [
                             {"name": "config", "mountPath": "/etc/prometheus"},
                             {"name": "secret", "mountPath": "/etc/prometheus-secret"},
