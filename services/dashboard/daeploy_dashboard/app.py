@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -280,14 +280,20 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["Server-Timing"] = f"api;dur={api_ms:.1f}, render;dur={render_ms:.1f}"
         return response
 
-    @router.post("/ns/{namespace}/v/{name}/{version}/main")
-    async def make_main(request: Request, namespace: str, name: str, version: str) -> Response:
+    async def write(
+        request: Request, namespace: str, name: str, version: str, action: Callable[..., str]
+    ) -> Response:
+        """A form's write with the user's own token, back to the list saying what happened."""
         creds = require(request)
         check_version_path(name, version)
         if not session.csrf_ok(creds, (await form(request)).get("csrf", "")):
             raise Refused(403, "the form is stale: reload the page and try again")
-        said = await call(actions.make_main, kube(creds, namespace), name, version)
+        said = await call(action, kube(creds, namespace), name, version)
         return RedirectResponse(url(f"/ns/{namespace}/", done=said), status_code=303)
+
+    @router.post("/ns/{namespace}/v/{name}/{version}/main")
+    async def make_main(request: Request, namespace: str, name: str, version: str) -> Response:
+        return await write(request, namespace, name, version, actions.make_main)
 
     @router.get("/ns/{namespace}/v/{name}/{version}/remove")
     async def confirm_remove(request: Request, namespace: str, name: str, version: str) -> Response:
@@ -299,12 +305,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @router.post("/ns/{namespace}/v/{name}/{version}/remove")
     async def remove(request: Request, namespace: str, name: str, version: str) -> Response:
-        creds = require(request)
-        check_version_path(name, version)
-        if not session.csrf_ok(creds, (await form(request)).get("csrf", "")):
-            raise Refused(403, "the form is stale: reload the page and try again")
-        said = await call(actions.remove, kube(creds, namespace), name, version)
-        return RedirectResponse(url(f"/ns/{namespace}/", done=said), status_code=303)
+        return await write(request, namespace, name, version, actions.remove)
 
     # --- notifications ----------------------------------------------------------------------
 
