@@ -98,7 +98,7 @@ class AccessGuard:
         if decision.allowed:
             await self.app(scope, receive, send)
             return
-        await _refuse(scope, send, decision, request)
+        await _refuse(scope, receive, send, decision, request)
 
     async def decide(
         self, settings: GuardSettings, authorization: list[str], request: Request
@@ -160,12 +160,36 @@ class AccessGuard:
             return Decision(UNAVAILABLE, GATE_UNREACHABLE)
 
 
-async def _refuse(scope: Scope, send: Send, decision: Decision, request: Request) -> None:
+DRAIN_BYTES = 1 << 20
+"""A refused request's body is read (up to this much) before the answer goes out."""
+
+
+async def _drain(receive: Receive) -> None:
+    """Read what the caller is still sending: a server that answers and then closes with
+    unread bytes in its socket makes the kernel reset the connection, which can cut the
+    answer short on its way to the ingress (seen as an incomplete chunked read)."""
+    taken = 0
+    while taken <= DRAIN_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        taken += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, decision: Decision, request: Request
+) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
         return
+    await _drain(receive)
     body = json.dumps(decision_body(decision, request)).encode()
-    headers = [(b"content-type", b"application/json")]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
     if decision.status == UNAUTHENTICATED:
         headers.append((b"www-authenticate", b'Bearer realm="daeploy"'))
     await send({"type": "http.response.start", "status": decision.status, "headers": headers})

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -103,11 +103,14 @@ class Browser:
         """The first element matching ``css`` (and containing ``text``), once it is there."""
 
         def found() -> WebElement | None:
-            for element in self.driver.find_elements(By.CSS_SELECTOR, css):
-                if visible and not element.is_displayed():
-                    continue
-                if text in (element.text or ""):
-                    return element
+            try:
+                for element in self.driver.find_elements(By.CSS_SELECTOR, css):
+                    if visible and not element.is_displayed():
+                        continue
+                    if text in (element.text or ""):
+                        return element
+            except StaleElementReferenceException:
+                pass  # the page swapped that part (htmx) while we read it: look again
             return None
 
         return self.wait_until(found, f"{css!r} containing {text!r}", timeout)

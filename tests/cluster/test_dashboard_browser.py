@@ -12,6 +12,7 @@ Screenshots land in docs/screenshots/ (tests/cluster/browser.py), for the README
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from kube_helpers import (
     wait_ready,
     wait_until,
 )
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -292,14 +294,24 @@ def test_readable_on_a_phone(stage: Stage) -> None:
         phone.screenshot("dashboard-phone")
 
 
+def focused_label(browser: Browser) -> str:
+    """What has the focus, read again if htmx swapped it out while we read it."""
+    for _ in range(5):
+        active = browser.driver.switch_to.active_element
+        try:
+            return active.get_attribute("aria-label") or active.text or active.tag_name
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError("the focused element kept being replaced")
+
+
 def test_keyboard_reaches_the_actions(stage: Stage, browser: Browser) -> None:
     log_in(browser, stage, stage.editor)
     browser.wait_for("table.services")
     reached: list[str] = []
     for _ in range(80):
         ActionChains(browser.driver).send_keys(Keys.TAB).perform()
-        active = browser.driver.switch_to.active_element
-        reached.append(active.get_attribute("aria-label") or active.text or active.tag_name)
+        reached.append(focused_label(browser))
         if reached[-1].startswith("Remove die_roller"):
             break
     assert any(label.startswith("Make die_roller") for label in reached), reached
