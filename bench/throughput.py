@@ -35,7 +35,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -58,6 +57,9 @@ from daeploy.contract import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "sdk"))
+from sdk_support import stop_process  # noqa: E402  (tests/sdk/: the tests stop services the same way)
+
 RESULTS = REPO / "bench" / "results" / "throughput.json"
 APP = REPO / "services" / "die_roller" / "service.py"
 GOAL_RATIO = 1.2
@@ -193,14 +195,7 @@ class Server:
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM by PID; SIGKILL after ``timeout``."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        return self.process.returncode
+        return stop_process(self.process, timeout=timeout)
 
 
 def pinned(cpu: int | None) -> list[str]:

@@ -77,14 +77,21 @@ class RunningService:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        return self.process.returncode
+        return stop_process(self.process, sig, timeout)
+
+
+def stop_process(
+    process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0
+) -> int:
+    """``sig`` to the process we started (by its PID), SIGKILL after ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return process.returncode
 
 
 def wait_ready(service: RunningService, path: str = READY_PATH) -> None:
