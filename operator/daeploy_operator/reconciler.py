@@ -294,7 +294,10 @@ class Reconciler:
         if needs_split(traffic):
             self._apply_or_note(run, build_split_service(name, namespace, run.group, traffic))
         if needs_mirror(traffic):
-            self._apply_or_note(run, build_mirror_service(name, namespace, run.group, traffic))
+            mirror = build_mirror_service(
+                name, namespace, run.group, traffic, self.settings.mirror_max_body_bytes
+            )
+            self._apply_or_note(run, mirror)
         self._apply_or_note(
             run,
             build_name_ingress_route(

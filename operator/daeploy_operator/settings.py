@@ -24,6 +24,7 @@ from daeploy.contract import (
     INGRESS_CLASS_ENV,
     INGRESS_HOST_ENV,
     LIVENESS_ENDPOINT_ENV,
+    MIRROR_MAX_BODY_ENV,
     NAMESPACE_DOMAIN_ENV,
     NAMESPACE_HOSTS_ENV,
     RESYNC_SECONDS_ENV,
@@ -34,6 +35,8 @@ from daeploy.contract import (
     WATCH_NAMESPACES_ENV,
     WATCH_SERVER_TIMEOUT_ENV,
 )
+
+from .resources.traffic import ANY_BODY_SIZE
 
 DEFAULT_RUNTIME_IMAGE = RUNTIME_IMAGE
 DEFAULT_INGRESS_CLASS = "traefik"
@@ -84,6 +87,9 @@ class OperatorSettings:
     traffic_routes: str = ""
     """"traefik": the main route of each name is an IngressRoute with weights and shadows;
     "": an Ingress path to the main version alone, for any ingress controller."""
+    mirror_max_body_bytes: int = ANY_BODY_SIZE
+    """Larger request bodies are not copied to shadows. A limit is not free: Traefik allocates
+    that many bytes for every shadowed request with a body (bench/traffic.py measures it)."""
 
     @property
     def traefik_routes(self) -> bool:
@@ -175,6 +181,7 @@ class OperatorSettings:
             traefik_plugin=_plugin_name(env.get(ACCESS_TRAEFIK_PLUGIN_ENV, "")),
             cache_seconds=_positive(env, GATE_CACHE_SECONDS_ENV, 5.0, zero=True),
             traffic_routes=traffic_routes,
+            mirror_max_body_bytes=_body_limit(env, MIRROR_MAX_BODY_ENV),
         )
 
     def host_for(self, namespace: str, namespace_annotations: Mapping[str, str]) -> str:
@@ -250,6 +257,22 @@ def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
     if not raw.isdigit() or int(raw) <= 0:
         raise SettingsError(f"{variable}: {raw!r} is not a positive whole number of seconds")
     return int(raw)
+
+
+def _body_limit(env: Mapping[str, str], variable: str) -> int:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return ANY_BODY_SIZE
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0 and value != ANY_BODY_SIZE:
+        raise SettingsError(
+            f"{variable}: {raw!r} is not a size; use a whole number of bytes such as "
+            f"'1048576', or {ANY_BODY_SIZE} to copy bodies of any size to shadows"
+        )
+    return value
 
 
 def _parse_annotations(raw: str) -> dict[str, str]:

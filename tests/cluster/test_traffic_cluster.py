@@ -24,6 +24,8 @@ from kube_helpers import ServiceNamespace, SteadyLoad, dsvc, service_namespace, 
 from daeploy.names import service_path, version_object_name, version_path
 
 REQUESTS = 1000
+# Above the 4 MiB that was once the copying limit: the chart's default copies any size.
+LARGE_BODY_BYTES = 5 * 1024 * 1024
 SPLIT_REQUESTS = 2000
 # (version, RECORDER_MODE): what each version does with a request it receives.
 VERSIONS = (("1.0.0", ""), ("2.0.0", ""), ("3.0.0", "fail"), ("4.0.0", "slow"))
@@ -135,6 +137,15 @@ def test_every_request_reaches_the_main_and_every_shadow_and_callers_see_only_th
     answers = [place.hit() for _ in range(REQUESTS)]
     assert {(a.status_code, a.text) for a in answers} == {(200, "1")}
     expected = {v: before[v] + REQUESTS for v, _ in VERSIONS}
+    assert _settled_counts(place, expected) == expected
+
+
+def test_a_large_body_reaches_every_shadow_too(place: Place) -> None:
+    before = _quiet_counts(place)
+    body = {"n": 1, "pad": "x" * LARGE_BODY_BYTES}
+    answer = place.client.post(place.url(f"{service_path('recorder')}/hit"), json=body)
+    assert (answer.status_code, answer.text) == (200, "1")
+    expected = {v: before[v] + 1 for v, _ in VERSIONS}
     assert _settled_counts(place, expected) == expected
 
 

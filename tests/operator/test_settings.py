@@ -8,6 +8,7 @@ from daeploy.contract import (
     HOST_ANNOTATION,
     INGRESS_CLASS_ENV,
     INGRESS_HOST_ENV,
+    MIRROR_MAX_BODY_ENV,
     NAMESPACE_HOSTS_ENV,
     RESYNC_SECONDS_ENV,
     RUNTIME_IMAGE,
@@ -25,6 +26,7 @@ def test_defaults() -> None:
     assert settings.host == ""
     assert settings.watch_namespaces == ()
     assert settings.runtime_image == RUNTIME_IMAGE
+    assert settings.mirror_max_body_bytes == -1  # Traefik's own default: any size is copied
     assert settings.watch_client_timeout > settings.watch_server_timeout
 
 
@@ -37,8 +39,10 @@ def test_values_from_env() -> None:
             WATCH_NAMESPACES_ENV: "team-a, team-b",
             RESYNC_SECONDS_ENV: "5",
             WATCH_SERVER_TIMEOUT_ENV: "60",
+            MIRROR_MAX_BODY_ENV: "65536",
         }
     )
+    assert settings.mirror_max_body_bytes == 65536
     assert settings.ingress_class == "nginx"
     assert settings.watch_namespaces == ("team-a", "team-b")
     assert settings.resync_seconds == 5
@@ -77,6 +81,9 @@ def test_host_for_namespace(namespace: str, annotations: dict, expected: str) ->
         ({RESYNC_SECONDS_ENV: "-1"}, RESYNC_SECONDS_ENV),
         ({RESYNC_SECONDS_ENV: "soon"}, RESYNC_SECONDS_ENV),
         ({WATCH_SERVER_TIMEOUT_ENV: "120.5"}, WATCH_SERVER_TIMEOUT_ENV),
+        ({MIRROR_MAX_BODY_ENV: "0"}, MIRROR_MAX_BODY_ENV),
+        ({MIRROR_MAX_BODY_ENV: "-2"}, MIRROR_MAX_BODY_ENV),
+        ({MIRROR_MAX_BODY_ENV: "4Mi"}, MIRROR_MAX_BODY_ENV),
         (
             {WATCH_SERVER_TIMEOUT_ENV: "60", WATCH_CLIENT_TIMEOUT_ENV: "30"},
             WATCH_CLIENT_TIMEOUT_ENV,

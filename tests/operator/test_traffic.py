@@ -12,7 +12,7 @@ from daeploy.contract import ACCESS_MIDDLEWARE, TRAEFIK_API_VERSION, TRAFFIC_ANN
 from daeploy.names import service_object_name, service_path, version_object_name
 from daeploy_operator.resources.service import build_name_service
 from daeploy_operator.resources.traffic import (
-    MIRROR_MAX_BODY_BYTES,
+    ANY_BODY_SIZE,
     build_mirror_service,
     build_name_ingress_route,
     build_split_service,
@@ -120,7 +120,7 @@ def test_canaries_route_through_the_split_and_shadows_through_the_mirror() -> No
         "name": split_name(NAME),
         "kind": "TraefikService",
         "mirrorBody": True,
-        "maxBodySize": MIRROR_MAX_BODY_BYTES,
+        "maxBodySize": ANY_BODY_SIZE,
         "mirrors": [{"name": version_object_name(NAME, "3.0.0"), "port": 80, "percent": 100}],
     }
     assert [r["match"] for r in route["spec"]["routes"]] == [
@@ -140,6 +140,13 @@ def test_shadows_without_canaries_mirror_the_main_service() -> None:
     mirror = build_mirror_service(NAME, "demo", versions, traffic)
     assert mirror["spec"]["mirroring"]["name"] == version_object_name(NAME, "1.0.0")
     assert mirror["spec"]["mirroring"]["port"] == 80
+
+
+def test_a_body_limit_from_the_chart_reaches_traefik() -> None:
+    versions = _versions(("1.0.0", {}), ("2.0.0", {}))
+    traffic = traffic_split(versions, "1.0.0", _all_available(versions))
+    mirror = build_mirror_service(NAME, "demo", versions, traffic, 65536)
+    assert mirror["spec"]["mirroring"]["maxBodySize"] == 65536
 
 
 def test_the_per_name_service_carries_the_table_call_service_reads() -> None:
