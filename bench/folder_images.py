@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster_bench import (
+    REPO,
     bench_namespace,
     finish_machine_state,
     machine_state,
@@ -43,24 +44,7 @@ from localcluster import images, project_images, registry
 
 DAEPLOY = Path(sys.executable).parent / "daeploy"
 HOST = "images.bench.local"
-SERVICE = """\
-import numpy as np
-import pandas as pd
-
-from daeploy import service
-
-
-@service.entrypoint
-def stats(values: list[float]) -> dict:
-    frame = pd.DataFrame({"v": values})
-    return {"mean": float(np.mean(values)), "max": float(frame["v"].max()), "edit": EDIT}
-
-
-EDIT = 0
-
-if __name__ == "__main__":
-    service.run()
-"""
+SERVICE = (REPO / "tests" / "sdk" / "apps" / "stats_service.py").read_text()
 DOCKERFILE = """\
 FROM {base}
 USER root

@@ -155,6 +155,7 @@ def _ship_with(
         base_registry = (
             registry if base_ref.registry == setting.host else Registry(base_ref.registry)
         )
+        base = None
         try:
             if options.ship == "auto":
                 requirements = dependencies.read(folder)
@@ -168,7 +169,7 @@ def _ship_with(
                     except InputError:
                         pass  # too large for a ConfigMap: an image has no such limit
             built = _build_image(request, folder, setting, registry, base_ref, base_registry,
-                                 options, kube.namespace)  # fmt: skip
+                                 options, kube.namespace, base)  # fmt: skip
         finally:
             if base_registry is not registry:
                 base_registry.close()
@@ -188,6 +189,7 @@ def _build_image(
     base_registry: Registry,
     options: ShipOptions,
     namespace: str,
+    base: base_image.BaseImage | None,
 ) -> Built:
     files = included_paths(folder, IgnoreRules.for_folder(folder))
     click.echo(
@@ -204,6 +206,7 @@ def _build_image(
         base_registry,
         say=lambda line: click.echo(line, err=True),
         refresh_dependencies=options.rebuild_dependencies,
+        base=base,
     )
     for line in built.dropped_requirements:
         click.echo(

@@ -139,11 +139,13 @@ def build(
     say: Callable[[str], None] = lambda _: None,
     refresh_dependencies: bool = False,
     cache: Path | None = None,
+    base: base_image.BaseImage | None = None,
 ) -> Built:
-    """Build and push; ``files`` are the folder's (relative name, path) pairs to ship."""
+    """Build and push; ``files`` are the folder's (relative name, path) pairs to ship; ``base``:
+    ``base_ref`` already loaded (the CLI reads it first to see whether a build is needed)."""
     cache = cache or cache_dir()
     requirements = dependencies.read(folder)
-    base = base_image.load(base_registry, base_ref, cache)
+    base = base or base_image.load(base_registry, base_ref, cache)
     added: list[Layer] = []
     kinds: list[str] = []
     packages: list[str] = []

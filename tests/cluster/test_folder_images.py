@@ -35,24 +35,8 @@ TIMEOUT = 600
 
 pytestmark = pytest.mark.cluster
 
-NUMPY_SERVICE = """\
-import numpy as np
-import pandas as pd
-
-from daeploy import service
-
-
-@service.entrypoint
-def stats(values: list[float]) -> dict:
-    frame = pd.DataFrame({"v": values})
-    return {"mean": float(np.mean(values)), "max": float(frame["v"].max()), "edit": EDIT}
-
-
-EDIT = 0
-
-if __name__ == "__main__":
-    service.run()
-"""
+STATS_APP = Path(__file__).parents[1] / "sdk" / "apps" / "stats_service.py"
+NUMPY_SERVICE = STATS_APP.read_text()
 
 PLAIN_SERVICE = """\
 from pathlib import Path

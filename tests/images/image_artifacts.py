@@ -1,9 +1,8 @@
-"""Small real artefacts for the image tests: a wheel, an sdist, a base image in a registry, and
+"""Small real artefacts for the image tests: an sdist, a base image in a registry, and
 the registry itself (the binary the local cluster builds) on a free loopback port."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -12,7 +11,6 @@ import socket
 import subprocess
 import tarfile
 import time
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,29 +22,6 @@ from daeploy.images.layers import write_layer
 from daeploy.images.registry import OCI_MANIFEST, Registry
 
 SITE = "usr/local/lib/python3.11/dist-packages"
-
-
-def make_wheel(folder: Path, name: str, version: str, module_text: str = "VALUE = 1\n") -> Path:
-    """A pure-Python wheel, written as pip writes one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    dist = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}/__init__.py": module_text.encode(),
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-        b"Tag: py3-none-any\n",
-    }
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{dist}/RECORD,,")
-    files[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode()
-    wheel = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-    return wheel
 
 
 def make_sdist(folder: Path, name: str, version: str) -> Path:

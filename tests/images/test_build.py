@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from image_artifacts import SITE, make_sdist, make_wheel, push_base
+from image_artifacts import SITE, make_sdist, push_base
+from wheel_files import make_wheel
 
 from daeploy.cli.packing import IgnoreRules, included_paths
 from daeploy.images.build import Built, Destination, build

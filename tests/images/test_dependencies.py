@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from image_artifacts import SITE, make_sdist, make_wheel
+from image_artifacts import SITE, make_sdist
+from wheel_files import make_wheel
 
 from daeploy.images.base import BaseImage
 from daeploy.images.dependencies import (

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import subprocess
 import sys
 import tarfile
-import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 from sdk_support import Starter, clean_env
+from wheel_files import make_wheel
 
 from daeploy.contract import (
     SERVICE_NAME_ENV,
@@ -65,28 +63,10 @@ def pack(folder: Path, archive: Path, top: str | None = None) -> Path:
     return archive
 
 
-def make_wheel(directory: Path, version: str = "0.1") -> Path:
-    """A minimal pure-Python wheel, so pip installs offline from a local folder."""
-    dist = f"daeploy_demo_extra-{version}.dist-info"
-    files = {
-        "daeploy_demo_extra/__init__.py": b'VALUE = "installed by the runtime"\n',
-        f"{dist}/METADATA": (
-            f"Metadata-Version: 2.1\nName: daeploy-demo-extra\nVersion: {version}\n"
-        ).encode(),
-        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
-        b"Tag: py3-none-any\n",
-    }
-    record = []
-    for name, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{name},sha256={digest},{len(data)}")
-    record.append(f"{dist}/RECORD,,")
-    files[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode()
-    wheel = directory / f"daeploy_demo_extra-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return wheel
+def make_demo_wheel(directory: Path) -> Path:
+    return make_wheel(
+        directory, "daeploy_demo_extra", "0.1", 'VALUE = "installed by the runtime"\n'
+    )
 
 
 def runtime_command(*args: str) -> list[str]:
@@ -119,7 +99,7 @@ def test_packed_folder_is_extracted_and_served(start_service: Starter, tmp_path:
 def test_missing_requirements_are_installed(start_service: Starter, tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    make_wheel(wheels)
+    make_demo_wheel(wheels)
     folder = tmp_path / "extra"
     folder.mkdir()
     (folder / "service.py").write_text(EXTRA_SERVICE)
@@ -164,7 +144,7 @@ def run_runtime(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedP
 def test_failed_install_exits_with_a_one_line_reason(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    make_wheel(wheels)
+    make_demo_wheel(wheels)
     folder = tmp_path / "src"
     folder.mkdir()
     (folder / "service.py").write_text(EXTRA_SERVICE)
