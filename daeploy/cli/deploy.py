@@ -155,7 +155,7 @@ def _ship_with(
         base_registry = (
             registry if base_ref.registry == setting.host else Registry(base_ref.registry)
         )
-        base = None
+        base: base_image.BaseImage | None = None
         try:
             if options.ship == "auto":
                 requirements = dependencies.read(folder)

@@ -89,7 +89,7 @@ class OperatorSettings:
     "": an Ingress path to the main version alone, for any ingress controller."""
     mirror_max_body_bytes: int = ANY_BODY_SIZE
     """Larger request bodies are not copied to shadows. A limit is not free: Traefik allocates
-    that many bytes for every shadowed request with a body (bench/traffic.py measures it)."""
+    that many bytes for every shadowed request with a body (bench/README.md, traffic)."""
 
     @property
     def traefik_routes(self) -> bool:
@@ -270,7 +270,7 @@ def _body_limit(env: Mapping[str, str], variable: str) -> int:
     if value <= 0 and value != ANY_BODY_SIZE:
         raise SettingsError(
             f"{variable}: {raw!r} is not a size; use a whole number of bytes such as "
-            f"'1048576', or {ANY_BODY_SIZE} to copy bodies of any size to shadows"
+            f"'65536', or {ANY_BODY_SIZE} to copy bodies of any size to shadows"
         )
     return value
 
